@@ -1,0 +1,72 @@
+# regkit workbook — entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+TORCH   ?= torch==2.13.0
+WB      := $(PY) -m regkit.workbook
+PROFILE ?= full
+# NB=elr (or "elr other") selects notebooks; PARAMS="lam=2 beta=0.9" passes papermill parameters.
+NB      ?=
+PARAMS  ?=
+ALL_NB  := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
+SELECTED := $(if $(strip $(NB)),$(NB),$(ALL_NB))
+PFLAGS  := $(foreach p,$(PARAMS),-p $(p))
+
+.PHONY: help install reproduce quick test lab report compare bench clean
+
+help:
+	@echo "make reproduce [NB=slug] [PARAMS='k=v ...']  run notebooks (full profile) into outputs/, then the report"
+	@echo "make test                                    unit tests + nbval over every notebook (quick profile)"
+	@echo "make quick [NB=slug]                          every notebook in the quick profile (scratch/quick/)"
+	@echo "make lab                                     JupyterLab on notebooks/"
+	@echo "make report                                  outputs/REPORT.md, outputs/index.html, README table"
+	@echo "make compare [NB=slug] [PROFILE=full]         fresh run vs the committed reference (outputs/compare/)"
+	@echo "make bench                                   benchmarks into outputs/benchmarks/"
+	@echo "make -j4 reproduce                           notebooks in parallel"
+
+# A fresh clone has no .venv: create it and install regkit with the notebook and test extras.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Validate slugs and parameters first, then one sub-make target per notebook (parallel under -j):
+# a failing notebook does not stop the others; the summary at the end exits non-zero.
+reproduce: install
+	$(WB) check $(SELECTED) $(PFLAGS)
+	$(MAKE) --no-print-directory $(addprefix reproduce-,$(SELECTED))
+	$(WB) report
+	$(WB) summary $(SELECTED)
+
+reproduce-%: install
+	-$(WB) run $* --profile full $(PFLAGS)
+
+quick: install
+	$(WB) run $(SELECTED) --profile quick $(PFLAGS)
+
+test: install
+	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+report: install
+	$(WB) report
+
+compare: install
+	$(WB) check $(SELECTED) $(PFLAGS)
+	-$(WB) run $(SELECTED) --profile $(PROFILE) $(PFLAGS) --dest scratch/fresh
+	$(WB) compare --new scratch/fresh
+
+bench: install
+	@mkdir -p outputs/benchmarks
+	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+clean:
+	rm -rf scratch outputs/compare .pytest_cache

@@ -1,0 +1,169 @@
+r"""Early-Learning Regularization (ELR).
+
+Liu, Niles-Weed, Razavian & Fernandez-Granda, "Early-Learning Regularization Prevents
+Memorization of Noisy Labels", NeurIPS 2020, arXiv:2007.00151.
+
+Early in training a network fits the clean labels; later it memorizes the noisy ones.
+ELR keeps, for every training example :math:`i`, a temporal ensemble of the model's own
+predictions and pulls the current prediction towards it:
+
+.. math::
+
+    \hat p_i &= \operatorname{clamp}(\operatorname{softmax}(z_i), \delta, 1 - \delta) \\
+    t_i &\leftarrow \beta\, t_i + (1 - \beta)\, \frac{\hat p_i}{\lVert \hat p_i \rVert_1}
+        \quad (\text{no gradient}) \\
+    \mathcal L &= \frac1B \sum_{i \in \text{batch}} \Big[ -\log \operatorname{softmax}(z_i)_{\tilde y_i}
+        + \lambda \log\big(1 - \langle \hat p_i, t_i \rangle\big) \Big]
+
+with :math:`\delta = 10^{-4}`. The targets are updated *before* the loss is evaluated, and
+the gradient flows only through :math:`\hat p_i` (the clamp included), as in the authors'
+code (``shengliu66/ELR``, ``ELR/model/loss.py``). Minimizing :math:`\log(1-\langle p, t\rangle)`
+raises the probability the model gives to the early-learning target, which cancels the
+gradient of a memorized wrong label.
+
+Shapes: logits ``(B, C)``, labels ``(B,)`` integer, index ``(B,)`` integer positions of the
+batch examples in the training set, targets ``(N, C)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from regkit._checks import check_finite, check_probability, check_range, check_tensor
+
+__all__ = ["ELRLoss", "elr_loss"]
+
+
+def _clamped_softmax(logits: torch.Tensor, clamp: float) -> torch.Tensor:
+    return logits.softmax(dim=1).clamp(clamp, 1.0 - clamp)
+
+
+def _check_batch(logits, labels) -> None:
+    check_tensor("logits", logits, ndim=2, floating=True)
+    check_tensor("labels", labels, ndim=1, floating=False)
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"labels must have one entry per row of logits: labels has shape {tuple(labels.shape)}, "
+            f"logits {tuple(logits.shape)}"
+        )
+    check_finite("logits", logits)
+    check_range("labels", labels, 0, logits.shape[1])
+
+
+def elr_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    lam: float = 3.0,
+    clamp: float = 1e-4,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Cross-entropy plus the ELR term :math:`\lambda \log(1 - \langle \hat p, t\rangle)`.
+
+    A pure function of the current (already updated) targets; :class:`ELRLoss` keeps and
+    updates the targets across epochs.
+
+    Args:
+        logits: ``(B, C)`` unnormalized scores.
+        labels: ``(B,)`` (possibly noisy) integer labels in ``[0, C)``.
+        targets: ``(B, C)`` early-learning targets of these examples (rows sum to one);
+            treated as constants.
+        lam: weight :math:`\lambda \ge 0` of the regularizer.
+        clamp: :math:`\delta` in the clamp of the softmax to ``[δ, 1 − δ]``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-example ``(B,)``).
+    """
+    _check_batch(logits, labels)
+    check_tensor("targets", targets, ndim=2, floating=True)
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets must have the shape of logits {tuple(logits.shape)}, got {tuple(targets.shape)}")
+    if lam < 0:
+        raise ValueError(f"lam must be non-negative, got {lam}")
+    check_probability("clamp", clamp, high_open=True)
+    probs = _clamped_softmax(logits, clamp)
+    per_example = F.cross_entropy(logits, labels, reduction="none") + lam * torch.log1p(
+        -(targets.detach() * probs).sum(dim=1)
+    )
+    if reduction == "mean":
+        return per_example.mean()
+    if reduction == "sum":
+        return per_example.sum()
+    if reduction == "none":
+        return per_example
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+class ELRLoss(nn.Module):
+    r"""ELR loss with per-example temporal-ensemble targets.
+
+    Args:
+        num_examples: size :math:`N` of the training set; ``index`` values address it.
+        num_classes: number of classes :math:`C`.
+        lam: regularization weight :math:`\lambda` (3 in the paper's CIFAR-10 setting).
+        beta: momentum :math:`\beta \in [0, 1)` of the temporal ensemble (0.7 for CIFAR-10).
+        clamp: :math:`\delta` of the softmax clamp.
+
+    The targets (buffer ``targets``, ``(N, C)``, starting at zero) are updated on every call
+    in training mode and left alone in eval mode. Move the module with ``.to(device)``.
+
+    Example::
+
+        criterion = ELRLoss(len(train_set), num_classes=10)
+        loss = criterion(model(x[idx]), y[idx], idx)
+    """
+
+    targets: torch.Tensor
+
+    def __init__(
+        self,
+        num_examples: int,
+        num_classes: int,
+        *,
+        lam: float = 3.0,
+        beta: float = 0.7,
+        clamp: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        if int(num_examples) < 1:
+            raise ValueError(f"num_examples must be a positive integer, got {num_examples}")
+        if int(num_classes) < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        if lam < 0:
+            raise ValueError(f"lam must be non-negative, got {lam}")
+        self.lam = float(lam)
+        self.beta = check_probability("beta", beta, high_open=True)
+        self.clamp = check_probability("clamp", clamp, high_open=True)
+        self.register_buffer("targets", torch.zeros(int(num_examples), int(num_classes)))
+
+    def extra_repr(self) -> str:
+        n, c = self.targets.shape
+        return f"num_examples={n}, num_classes={c}, lam={self.lam}, beta={self.beta}, clamp={self.clamp}"
+
+    @torch.no_grad()
+    def update_targets(self, logits: torch.Tensor, index: torch.Tensor) -> None:
+        """Temporal-ensemble step :math:`t_i \\leftarrow \\beta t_i + (1-\\beta)\\,\\hat p_i / \\|\\hat p_i\\|_1`."""
+        probs = _clamped_softmax(logits.detach(), self.clamp).to(self.targets.dtype)
+        probs = probs / probs.sum(dim=1, keepdim=True)
+        self.targets[index] = self.beta * self.targets[index] + (1.0 - self.beta) * probs
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Mean ELR loss of a batch; ``index`` gives each row's position in the training set."""
+        _check_batch(logits, labels)
+        if logits.shape[1] != self.targets.shape[1]:
+            raise ValueError(
+                f"logits must have num_classes={self.targets.shape[1]} columns, got shape {tuple(logits.shape)}"
+            )
+        check_tensor("index", index, ndim=1, floating=False)
+        if index.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"index must have one entry per row of logits: index has shape {tuple(index.shape)}, "
+                f"logits {tuple(logits.shape)}"
+            )
+        check_range("index", index, 0, self.targets.shape[0])
+        if index.unique().numel() != index.numel():
+            raise ValueError("index must not repeat an example within a batch")
+        if self.training:
+            self.update_targets(logits, index)
+        return elr_loss(logits, labels, self.targets[index].to(logits.dtype), lam=self.lam, clamp=self.clamp)

@@ -1,0 +1,38 @@
+"""Replication plumbing used by the notebooks (never by the methods): profiles, device,
+seeding, the training loop, metrics, figures, the claims ledger, the runner and the report."""
+
+from regkit.workbook.claims import Ledger, load_claims, summarize
+from regkit.workbook.device import resolve_device
+from regkit.workbook.figures import save_figure, set_theme, subplots
+from regkit.workbook.metrics import (
+    accuracy,
+    expected_calibration_error,
+    nll,
+    noisy_label_fractions,
+    reliability_diagram,
+)
+from regkit.workbook.models import mlp
+from regkit.workbook.seeding import seed_everything
+from regkit.workbook.session import Session, resolve_profile, start
+from regkit.workbook.training import train
+
+__all__ = [
+    "Ledger",
+    "Session",
+    "accuracy",
+    "expected_calibration_error",
+    "load_claims",
+    "mlp",
+    "nll",
+    "noisy_label_fractions",
+    "reliability_diagram",
+    "resolve_device",
+    "resolve_profile",
+    "save_figure",
+    "seed_everything",
+    "set_theme",
+    "start",
+    "subplots",
+    "summarize",
+    "train",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from regkit.workbook.cli import main
+
+sys.exit(main())

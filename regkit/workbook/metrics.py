@@ -1,0 +1,85 @@
+r"""Classification metrics: accuracy, negative log-likelihood, calibration, noisy-label fits.
+
+Expected calibration error with :math:`M` equal-width confidence bins :math:`B_m`:
+
+.. math:: \mathrm{ECE} = \sum_{m=1}^{M} \frac{|B_m|}{n}\,\big|\operatorname{acc}(B_m) - \operatorname{conf}(B_m)\big|
+
+where the confidence of an example is its largest predicted probability (Guo et al., 2017).
+Shapes: logits/probabilities ``(n, C)``, labels ``(n,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max is the label."""
+    return float((logits.argmax(dim=1) == labels).float().mean())
+
+
+def nll(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean negative log-likelihood (cross-entropy) of the labels."""
+    return float(F.cross_entropy(logits.float(), labels))
+
+
+@dataclass(frozen=True)
+class ReliabilityDiagram:
+    """Per-bin data of a reliability diagram; empty bins have ``count == 0`` and NaN means."""
+
+    edges: np.ndarray  # (M + 1,)
+    confidence: np.ndarray  # (M,) mean confidence in the bin
+    accuracy: np.ndarray  # (M,) accuracy in the bin
+    count: np.ndarray  # (M,) examples in the bin
+
+    @property
+    def ece(self) -> float:
+        filled = self.count > 0
+        weights = self.count[filled] / self.count.sum()
+        return float(np.sum(weights * np.abs(self.accuracy[filled] - self.confidence[filled])))
+
+
+def reliability_diagram(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> ReliabilityDiagram:
+    """Bin examples by confidence into ``n_bins`` equal-width bins of (0, 1]."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be positive, got {n_bins}")
+    probs = probs.detach().cpu()
+    confidence, prediction = probs.to(torch.promote_types(probs.dtype, torch.float32)).max(dim=1)
+    correct = (prediction == labels.cpu()).double()
+    edges = torch.linspace(0.0, 1.0, n_bins + 1, dtype=confidence.dtype)
+    # bin m holds (edges[m], edges[m+1]]; a confidence of exactly 0 cannot occur
+    bins = torch.bucketize(confidence, edges, right=False).clamp(1, n_bins) - 1
+    count = torch.bincount(bins, minlength=n_bins).double()
+    conf_sum = torch.bincount(bins, weights=confidence.double(), minlength=n_bins)
+    acc_sum = torch.bincount(bins, weights=correct, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ReliabilityDiagram(
+            edges=edges.double().numpy(),
+            confidence=(conf_sum / count).numpy(),
+            accuracy=(acc_sum / count).numpy(),
+            count=count.long().numpy(),
+        )
+
+
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
+    """ECE of the top-label confidence with ``n_bins`` equal-width bins."""
+    return reliability_diagram(probs, labels, n_bins).ece
+
+
+def noisy_label_fractions(
+    logits: torch.Tensor, clean_labels: torch.Tensor, noisy_labels: torch.Tensor
+) -> dict[str, float]:
+    """On the examples whose label was corrupted, the fractions predicted as their true
+    label (``"true"``), as their noisy label (``"noisy"``, memorized) and as anything else
+    (``"other"``): the three curves of the ELR paper's Figure 1. They sum to one."""
+    corrupted = clean_labels != noisy_labels
+    if not bool(corrupted.any()):
+        raise ValueError("noisy_labels equal clean_labels everywhere: there are no noisy examples to measure")
+    prediction = logits[corrupted].argmax(dim=1)
+    true = float((prediction == clean_labels[corrupted]).float().mean())
+    noisy = float((prediction == noisy_labels[corrupted]).float().mean())
+    return {"true": true, "noisy": noisy, "other": 1.0 - true - noisy}

@@ -1,0 +1,57 @@
+"""Metrics against brute-force computations and torch.nn.functional."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from regkit.workbook import accuracy, expected_calibration_error, nll, noisy_label_fractions, reliability_diagram
+
+
+def brute_force_ece(probs, labels, n_bins):
+    conf, pred = probs.max(1), probs.argmax(1)
+    total = 0.0
+    for m in range(n_bins):
+        lo, hi = m / n_bins, (m + 1) / n_bins
+        members = [i for i in range(len(labels)) if lo < conf[i] <= hi]
+        if members:
+            acc = np.mean([pred[i] == labels[i] for i in members])
+            avg = np.mean([conf[i] for i in members])
+            total += len(members) / len(labels) * abs(acc - avg)
+    return total
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ece_matches_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    probs = (3 * torch.randn(300, 6, generator=g, dtype=torch.float64)).softmax(1)
+    labels = torch.randint(0, 6, (300,), generator=g)
+    ref = brute_force_ece(probs.numpy(), labels.numpy(), 15)
+    assert expected_calibration_error(probs, labels, 15) == pytest.approx(ref, abs=1e-9)
+
+
+def test_reliability_diagram_counts_and_perfect_calibration():
+    probs = torch.tensor([[0.9, 0.1]] * 10)
+    labels = torch.tensor([0] * 9 + [1])  # 90% correct at 90% confidence
+    diagram = reliability_diagram(probs, labels, n_bins=10)
+    assert diagram.count.sum() == 10 and diagram.count[8] == 10
+    assert diagram.ece == pytest.approx(0.0, abs=1e-6)
+    assert math.isnan(diagram.accuracy[0])
+
+
+def test_accuracy_and_nll_match_torch():
+    g = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(50, 4, generator=g), torch.randint(0, 4, (50,), generator=g)
+    assert accuracy(logits, labels) == pytest.approx((logits.argmax(1) == labels).double().mean().item())
+    assert nll(logits, labels) == pytest.approx(F.cross_entropy(logits, labels).item())
+
+
+def test_noisy_label_fractions():
+    clean = torch.tensor([0, 1, 2, 3, 0])
+    noisy = torch.tensor([1, 1, 0, 0, 0])  # examples 0, 2, 3 are corrupted
+    logits = F.one_hot(torch.tensor([0, 1, 0, 2, 0]), 4).float()  # predicts: true, -, noisy, other
+    assert noisy_label_fractions(logits, clean, noisy) == pytest.approx({"true": 1 / 3, "noisy": 1 / 3, "other": 1 / 3})
+    with pytest.raises(ValueError, match="no noisy examples"):
+        noisy_label_fractions(logits, clean, clean)

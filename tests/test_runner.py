@@ -1,0 +1,103 @@
+"""The papermill runner and the CLI on toy notebooks in a throwaway workbook."""
+
+import json
+
+import nbformat
+import pytest
+
+from regkit.workbook import runner
+from regkit.workbook.cli import main
+
+PARAMS = 'profile = "full"\nseed = 0\ndevice = "auto"\noutput_dir = ""\nvalue = 1\n'
+GOOD = """
+import json, pathlib
+out = pathlib.Path(output_dir)
+(out / "claims.json").write_text(json.dumps({"value": value, "profile": profile}))
+(out / "figure.png").write_bytes(b"png")
+"""
+BAD = 'raise RuntimeError("the claim did not reproduce")'
+
+
+def make_notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def workbook(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "notebooks").mkdir()
+    make_notebook(tmp_path / "notebooks" / "good.ipynb", GOOD)
+    make_notebook(tmp_path / "notebooks" / "bad.ipynb", BAD)
+    return tmp_path
+
+
+def test_success_moves_results_into_outputs(workbook):
+    result = runner.run_notebook(workbook, "good", profile="full", parameters={"value": 7})
+    assert result.ok
+    out = workbook / "outputs" / "good"
+    assert json.loads((out / "claims.json").read_text()) == {"value": 7, "profile": "full"}
+    assert (out / "good.ipynb").exists() and (out / "figure.png").exists()
+    assert not any((workbook / "scratch" / "tmp").iterdir())
+
+
+def test_quick_profile_never_writes_outputs(workbook):
+    assert runner.run_notebook(workbook, "good", profile="quick").ok
+    assert (workbook / "scratch" / "quick" / "good" / "claims.json").exists()
+    assert not (workbook / "outputs").exists()
+
+
+def test_failure_keeps_previous_outputs_and_the_failed_notebook(workbook):
+    previous = workbook / "outputs" / "bad"
+    previous.mkdir(parents=True)
+    (previous / "claims.json").write_text("reference")
+    result = runner.run_notebook(workbook, "bad", profile="full")
+    assert not result.ok and "RuntimeError" in result.error and "did not reproduce" in result.error
+    assert (previous / "claims.json").read_text() == "reference"
+    assert sorted(p.name for p in previous.iterdir()) == ["claims.json"]
+    failed = nbformat.read(result.failed_notebook, as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in failed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "FAILED" in runner.summary([result]) and result.failed_notebook in runner.summary([result])
+
+
+def test_cli_runs_the_others_and_exits_nonzero(workbook, capsys):
+    code = main(["--root", str(workbook), "run", "bad", "good"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1 of 2 notebook(s) succeeded" in out and "FAILED  bad" in out
+    assert (workbook / "outputs" / "good" / "claims.json").exists()
+    assert main(["--root", str(workbook), "summary", "bad", "good"]) == 1
+    assert main(["--root", str(workbook), "summary", "good"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "nope"], "unknown notebook slug"),
+        (["run", "good", "-p", "nope=1"], "unknown parameter"),
+        (["run", "good", "-p", "output_dir=x"], "set by the runner"),
+        (["check", "good", "-p", "novalue"], "name=value"),
+    ],
+)
+def test_bad_requests_fail_before_anything_runs(workbook, capsys, argv, message):
+    assert main(["--root", str(workbook), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (workbook / "outputs").exists() and not (workbook / "scratch").exists()
+
+
+def test_notebook_needs_exactly_one_parameters_cell(workbook):
+    nb = nbformat.read(workbook / "notebooks" / "good.ipynb", as_version=4)
+    nb.cells[2].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, workbook / "notebooks" / "good.ipynb")
+    with pytest.raises(runner.RunnerError, match="exactly one"):
+        runner.validate(workbook, ["good"], {})
+
+
+def test_parse_parameter():
+    assert runner.parse_parameter("lam=2.5") == ("lam", 2.5)
+    assert runner.parse_parameter("name=digits") == ("name", "digits")
+    assert runner.parse_parameter("sizes=[1, 2]") == ("sizes", [1, 2])
