@@ -1,16 +1,28 @@
-"""Optimal transport: costs, log-domain Sinkhorn, Sinkhorn–Newton–Sparse, exact OT."""
+"""Optimal transport: costs, log-domain Sinkhorn, Sinkhorn–Newton–Sparse, sparsity-constrained
+OT, the Monge gap, and exact OT for small uniform problems."""
 
 from regkit.ot.costs import euclidean, minkowski, sqeuclidean
+from regkit.ot.exact import ExactOTResult, exact_ot
+from regkit.ot.monge_gap import ResidualMap, fit_map, monge_gap
 from regkit.ot.newton import SNSResult, sinkhorn_newton_sparse
 from regkit.ot.sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
+from regkit.ot.sparse import SparseOTResult, sparse_simplex_projection, sparsity_constrained_ot
 
 __all__ = [
+    "ExactOTResult",
+    "ResidualMap",
     "SNSResult",
     "SinkhornResult",
+    "SparseOTResult",
     "euclidean",
+    "exact_ot",
+    "fit_map",
     "minkowski",
+    "monge_gap",
     "sinkhorn",
     "sinkhorn_divergence",
     "sinkhorn_newton_sparse",
+    "sparse_simplex_projection",
+    "sparsity_constrained_ot",
     "sqeuclidean",
 ]

@@ -102,7 +102,8 @@ def sinkhorn_newton_sparse(
         warmup: Sinkhorn iterations before the Newton stage (it stops earlier at ``tol``).
         max_newton: most Newton iterations.
         density: fraction :math:`\\rho` of plan entries kept in the Hessian's off-diagonal
-            blocks; default ``min(1, 10 / min(n, m))``, about ten entries per row.
+            blocks; default ``min(1, 50 / min(n, m))``, about fifty entries per row (too few
+            and the Newton steps degrade to slow linear convergence).
         cg_rtol, cg_max_iter: conjugate-gradient stopping rule (relative residual).
         armijo: sufficient-increase constant of the backtracking line search.
 
@@ -112,7 +113,7 @@ def sinkhorn_newton_sparse(
     if cost.ndim != 2:
         raise ValueError(f"cost must be a single (n, m) matrix for SNS, got shape {tuple(cost.shape)}")
     n, m = cost.shape
-    density = min(1.0, 10.0 / min(n, m)) if density is None else float(density)
+    density = min(1.0, 50.0 / min(n, m)) if density is None else float(density)
     if not 0 < density <= 1:
         raise ValueError(f"density must lie in (0, 1], got {density}")
     if warmup < 0 or max_newton < 0:

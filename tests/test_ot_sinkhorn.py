@@ -1,0 +1,156 @@
+"""Log-domain Sinkhorn and the Sinkhorn divergence against POT and closed forms."""
+
+import math
+
+import numpy as np
+import ot
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from regkit.ot import euclidean, minkowski, sinkhorn, sinkhorn_divergence, sqeuclidean
+
+
+def problem(n=40, m=30, seed=0, dtype=torch.float64, batch=()):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(*batch, n, 2, generator=g, dtype=dtype)
+    y = torch.rand(*batch, m, 2, generator=g, dtype=dtype)
+    a = torch.rand(*batch, n, generator=g, dtype=dtype) + 0.1
+    b = torch.rand(*batch, m, generator=g, dtype=dtype) + 0.1
+    return a / a.sum(-1, keepdim=True), b / b.sum(-1, keepdim=True), sqeuclidean(x, y)
+
+
+@pytest.mark.parametrize("eps", [1.0, 0.1, 0.01])
+def test_plan_and_cost_match_pot(eps):
+    a, b, C = problem()
+    result = sinkhorn(a, b, C, eps, tol=1e-11)
+    assert result.converged
+    reference = ot.bregman.sinkhorn_log(a.numpy(), b.numpy(), C.numpy(), eps, stopThr=1e-13, numItermax=100_000)
+    assert np.abs(result.plan.numpy() - reference).max() < 1e-9
+    assert float(result.transport_cost) == pytest.approx(float(ot.sinkhorn2(a.numpy(), b.numpy(), C.numpy(), eps,
+                                                                            method="sinkhorn_log", stopThr=1e-13,
+                                                                            numItermax=100_000)), rel=1e-8)
+
+
+def test_batched_equals_one_by_one():
+    a, b, C = problem(batch=(3,))
+    batched = sinkhorn(a, b, C, 0.05, tol=1e-10)
+    for i in range(3):
+        single = sinkhorn(a[i], b[i], C[i], 0.05, tol=1e-10)
+        assert torch.allclose(batched.plan[i], single.plan, atol=1e-9)
+    assert batched.transport_cost.shape == (3,) and bool((batched.marginal_error < 1e-9).all())
+
+
+def test_float32_runs_and_is_close_to_float64():
+    a, b, C = problem()
+    single = sinkhorn(a.float(), b.float(), C.float(), 0.05, tol=1e-5)
+    double = sinkhorn(a, b, C, 0.05, tol=1e-10)
+    assert single.plan.dtype == torch.float32 and single.converged
+    assert torch.allclose(single.plan.double(), double.plan, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tiny_eps_gives_no_nan_and_approaches_exact_ot(dtype):
+    a, b, C = problem(n=30, m=30)
+    a = b = torch.full((30,), 1 / 30, dtype=torch.float64)
+    result = sinkhorn(a.to(dtype), b.to(dtype), C.to(dtype), 1e-4, max_iter=3000, tol=1e-4)
+    for value in (result.f, result.g, result.plan, result.transport_cost):
+        assert torch.isfinite(value).all()
+    exact = ot.emd2(a.numpy(), b.numpy(), C.numpy())
+    assert float(result.transport_cost) == pytest.approx(exact, rel=2e-2)
+
+
+def test_error_history_and_marginal_error_agree():
+    a, b, C = problem()
+    result = sinkhorn(a, b, C, 0.1, tol=1e-8)
+    assert result.n_iter == len(result.errors) == len(result.times)
+    assert result.errors[-1] < 1e-8 and float(result.marginal_error) == pytest.approx(result.errors[-1], abs=1e-12)
+    unfinished = sinkhorn(a, b, C, 0.001, max_iter=5, tol=1e-12)
+    assert not unfinished.converged and unfinished.n_iter == 5
+
+
+def test_warm_start_from_the_solution_converges_at_once():
+    a, b, C = problem()
+    first = sinkhorn(a, b, C, 0.05, tol=1e-10)
+    again = sinkhorn(a, b, C, 0.05, tol=1e-9, init=(first.f, first.g))
+    assert again.n_iter == 1
+
+
+def test_regularized_cost_gradient_is_the_plan():
+    a, b, C = problem(n=12, m=10)
+    C = C.clone().requires_grad_(True)
+    result = sinkhorn(a, b, C, 0.1, tol=1e-12)
+    result.regularized_cost.backward()
+    assert torch.allclose(C.grad, result.plan.detach(), atol=1e-10)
+
+
+def test_regularized_cost_is_the_primal_value():
+    a, b, C = problem()
+    result = sinkhorn(a, b, C, 0.1, tol=1e-12)
+    plan = result.plan
+    primal = (plan * C).sum() + 0.1 * (plan * (plan / (a[:, None] * b[None, :])).log()).sum()
+    assert float(result.regularized_cost) == pytest.approx(float(primal), rel=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), eps=st.sampled_from([0.5, 0.1, 0.02]))
+def test_plan_properties(seed, eps):
+    a, b, C = problem(n=15, m=9, seed=seed)
+    result = sinkhorn(a, b, C, eps, tol=1e-10)
+    plan = result.plan
+    assert bool((plan >= 0).all())
+    assert torch.allclose(plan.sum(1), a, atol=1e-9) and torch.allclose(plan.sum(0), b, atol=1e-9)
+    # invariance: adding a constant to the cost shifts the potentials, not the plan
+    shifted = sinkhorn(a, b, C + 3.0, eps, tol=1e-10)
+    assert torch.allclose(shifted.plan, plan, atol=1e-8)
+
+
+def test_sinkhorn_divergence_properties():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(60, 2, generator=g, dtype=torch.float64) + 2.0
+    assert float(sinkhorn_divergence(x, x, 0.1)) == pytest.approx(0.0, abs=1e-9)
+    far = sinkhorn_divergence(x, y, 0.1)
+    assert float(far) > 1.0
+
+    def pot_ot_eps(p, q):  # ⟨P, C⟩ + ε KL(P | a⊗b) from POT's plan
+        C = sqeuclidean(p, q).numpy()
+        u, v = np.full(len(p), 1 / len(p)), np.full(len(q), 1 / len(q))
+        plan = ot.bregman.sinkhorn_log(u, v, C, 0.1, stopThr=1e-12, numItermax=100_000)
+        return (plan * C).sum() + 0.1 * (plan * np.log(plan / np.outer(u, v))).sum()
+
+    reference = pot_ot_eps(x, y) - 0.5 * (pot_ot_eps(x, x) + pot_ot_eps(y, y))
+    assert float(far) == pytest.approx(reference, rel=1e-7)
+    x = x.clone().requires_grad_(True)
+    sinkhorn_divergence(x, y, 0.1).backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.norm()) > 0
+
+
+def test_costs_against_brute_force():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 5, 3, generator=g, dtype=torch.float64), torch.randn(2, 4, 3, generator=g, dtype=torch.float64)
+    diff = x.unsqueeze(-2) - y.unsqueeze(-3)
+    assert torch.allclose(sqeuclidean(x, y), (diff**2).sum(-1))
+    assert torch.allclose(euclidean(x, y), (diff**2).sum(-1).sqrt())
+    assert torch.allclose(minkowski(x, y, p=1), diff.abs().sum(-1))
+    assert torch.allclose(minkowski(x, y, p=2, power=1.5), (diff**2).sum(-1).sqrt() ** 1.5)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda a, b, C: (-a, b, C, 0.1), "a must be non-negative"),
+        (lambda a, b, C: (a * 2, b, C, 0.1), "a must sum to one"),
+        (lambda a, b, C: (a, b[:-1], C, 0.1), "b must have shape"),
+        (lambda a, b, C: (a, b, C.masked_fill(C > 0.5, math.nan), 0.1), "cost has"),
+        (lambda a, b, C: (a, b, C.masked_fill(C > 0.5, math.inf), 0.1), "cost has"),
+        (lambda a, b, C: (a, b, C, 0.0), "eps must be positive"),
+        (lambda a, b, C: (a, b, C, -1.0), "eps must be positive"),
+        (lambda a, b, C: (a, b, C[0], 0.1), "cost must have shape"),
+    ],
+)
+def test_bad_input(change, match):
+    a, b, C = problem()
+    with pytest.raises(ValueError, match=match):
+        sinkhorn(*change(a, b, C))
