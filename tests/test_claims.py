@@ -17,9 +17,10 @@ def ledger(tmp_path):
 
 def test_verdicts_follow_holds(tmp_path):
     book = ledger(tmp_path)
-    assert book.record("a", "s", paper=1, ours=1, criterion="c", holds=True).verdict == "reproduced"
-    assert book.record("b", "s", paper=1, ours=0, criterion="c", holds=np.bool_(False)).verdict == "not_reproduced"
-    assert book.record("c", "s", paper=1, ours=None, criterion="c", holds=None).verdict == "not_assessed"
+    book.record("a", "s", paper=1, ours=1, criterion="c", holds=True)
+    book.record("b", "s", paper=1, ours=0, criterion="c", holds=np.bool_(False))
+    book.record("c", "s", paper=1, ours=None, criterion="c", holds=None)
+    assert [c.verdict for c in book.claims] == ["reproduced", "not_reproduced", "not_assessed"]
     with pytest.raises(ValueError, match="already"):
         book.record("a", "s", paper=1, ours=1, criterion="c", holds=True)
     with pytest.raises(ValueError, match="expected"):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -48,10 +49,18 @@ class SNSResult(SinkhornResult):
     step_sizes: list[float]
 
 
-def _sparse_top(plan: torch.Tensor, keep: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rows, columns and values of the ``keep`` largest entries of ``plan``."""
+def _sparse_hessian(plan: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, keep: int) -> torch.Tensor:
+    """``[[diag(rows), P̃], [P̃ᵀ, diag(cols)]]`` in CSR, P̃ the ``keep`` largest entries of ``plan``."""
+    n, m = plan.shape
     values, flat = plan.flatten().topk(keep, sorted=False)
-    return flat // plan.shape[1], flat % plan.shape[1], values
+    r, c = flat // m, flat % m + n
+    diagonal = torch.arange(n + m, device=plan.device)
+    index = torch.stack([torch.cat([r, c, diagonal]), torch.cat([c, r, diagonal])])
+    entries = torch.cat([values, values, rows, cols])
+    coo = torch.sparse_coo_tensor(index, entries, (n + m, n + m), check_invariants=False).coalesce()
+    with warnings.catch_warnings():  # CSR is "beta" in torch, and its matrix-vector product 3-4× faster than COO's
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr()
 
 
 def _conjugate_gradient(matvec, rhs, diagonal, *, rtol: float, max_iter: int) -> tuple[torch.Tensor, int]:
@@ -90,7 +99,7 @@ def sinkhorn_newton_sparse(
     warmup: int = 20,
     max_newton: int = 200,
     density: float | None = None,
-    cg_rtol: float = 1e-6,
+    cg_rtol: float | None = None,
     cg_max_iter: int = 200,
     armijo: float = 1e-4,
 ) -> SNSResult:
@@ -104,7 +113,8 @@ def sinkhorn_newton_sparse(
         density: fraction :math:`\\rho` of plan entries kept in the Hessian's off-diagonal
             blocks; default ``min(1, 50 / min(n, m))``, about fifty entries per row (too few
             and the Newton steps degrade to slow linear convergence).
-        cg_rtol, cg_max_iter: conjugate-gradient stopping rule (relative residual).
+        cg_rtol, cg_max_iter: conjugate-gradient stopping rule (relative residual); the
+            default ``cg_rtol`` is the inexact-Newton forcing term ``min(0.1, sqrt(error))``.
         armijo: sufficient-increase constant of the backtracking line search.
 
     Use float64 for tolerances below about 1e-6.
@@ -153,16 +163,10 @@ def sinkhorn_newton_sparse(
             if error < tol:
                 converged = True
                 break
-            r_idx, c_idx, vals = _sparse_top(plan, keep)
-
-            def matvec(v, r_idx=r_idx, c_idx=c_idx, vals=vals, rows=rows, cols=cols):
-                u, w = v[:n], v[n:]
-                top = rows * u + torch.zeros_like(u).index_add_(0, r_idx, vals * w[c_idx])
-                bottom = cols * w + torch.zeros_like(w).index_add_(0, c_idx, vals * u[r_idx])
-                return torch.cat([top, bottom])
-
+            hessian = _sparse_hessian(plan, rows, cols, keep)
+            rtol = min(0.1, math.sqrt(error)) if cg_rtol is None else cg_rtol  # inexact Newton forcing term
             solution, iterations = _conjugate_gradient(
-                matvec, grad, torch.cat([rows, cols]), rtol=cg_rtol, max_iter=cg_max_iter
+                hessian.__matmul__, grad, torch.cat([rows, cols]), rtol=rtol, max_iter=cg_max_iter
             )
             direction = eps * solution  # ascent direction: -(∇²F)⁻¹ ∇F with the sparsified Hessian
             slope = float(grad @ direction)

@@ -89,16 +89,14 @@ class Ledger:
         holds: bool | None,
         expected: str = "reproduced",
         note: str = "",
-    ) -> Claim:
+    ) -> None:
         """Record a claim; ``holds=None`` means not assessed in this profile (say why in ``note``)."""
         if expected not in VERDICTS:
             raise ValueError(f"expected must be one of {VERDICTS}, got {expected!r}")
         if any(c.id == id for c in self.claims):
             raise ValueError(f"claim id {id!r} is already recorded")
         verdict = "not_assessed" if holds is None else ("reproduced" if bool(holds) else "not_reproduced")
-        claim = Claim(id, statement, _jsonable(paper), _jsonable(ours), criterion, verdict, expected, note)
-        self.claims.append(claim)
-        return claim
+        self.claims.append(Claim(id, statement, _jsonable(paper), _jsonable(ours), criterion, verdict, expected, note))
 
     def to_dict(self) -> dict:
         return {
