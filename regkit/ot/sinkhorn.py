@@ -178,8 +178,8 @@ def sinkhorn_divergence(
     a: torch.Tensor | None = None,
     b: torch.Tensor | None = None,
     cost_fn=None,
-    max_iter: int = 10_000,
-    tol: float = 1e-6,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
 ) -> torch.Tensor:
     r""":math:`S_\varepsilon(\alpha, \beta) = \mathrm{OT}_\varepsilon(\alpha, \beta)
     - \tfrac12 \mathrm{OT}_\varepsilon(\alpha, \alpha) - \tfrac12 \mathrm{OT}_\varepsilon(\beta, \beta)`
