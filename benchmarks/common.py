@@ -45,8 +45,9 @@ def machine() -> dict:
     }
 
 
-def write(name: str, rows: list[dict], meta: dict) -> Path:
+def write(name: str, results: dict) -> Path:
+    """Write ``outputs/benchmarks/<name>.json`` with the machine description."""
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **meta, "rows": rows}, indent=2) + "\n")
+    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **results}, indent=2) + "\n")
     return path
