@@ -108,8 +108,8 @@ def test_plan_properties(seed, eps):
 
 def test_sinkhorn_divergence_properties():
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(50, 2, generator=g, dtype=torch.float64)
-    y = torch.randn(60, 2, generator=g, dtype=torch.float64) + 2.0
+    x = torch.randn(30, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(40, 2, generator=g, dtype=torch.float64) + 2.0
     assert float(sinkhorn_divergence(x, x, 0.1)) == pytest.approx(0.0, abs=1e-9)
     far = sinkhorn_divergence(x, y, 0.1)
     assert float(far) > 1.0
@@ -117,7 +117,7 @@ def test_sinkhorn_divergence_properties():
     def pot_ot_eps(p, q):  # ⟨P, C⟩ + ε KL(P | a⊗b) from POT's plan
         C = sqeuclidean(p, q).numpy()
         u, v = np.full(len(p), 1 / len(p)), np.full(len(q), 1 / len(q))
-        plan = ot.bregman.sinkhorn_log(u, v, C, 0.1, stopThr=1e-12, numItermax=100_000)
+        plan = ot.bregman.sinkhorn_log(u, v, C, 0.1, stopThr=1e-11, numItermax=20_000)
         return (plan * C).sum() + 0.1 * (plan * np.log(plan / np.outer(u, v))).sum()
 
     reference = pot_ot_eps(x, y) - 0.5 * (pot_ot_eps(x, x) + pot_ot_eps(y, y))

@@ -147,6 +147,7 @@ def sinkhorn(
     times: list[float] = []
     with torch.no_grad():
         scaled = cost.detach() / -eps  # -C / ε, computed once
+        scaled_t = scaled.transpose(-1, -2).contiguous()  # both half-steps then reduce over contiguous rows
         log_a, log_b = a.detach().log(), b.detach().log()
         if init is None:
             f = torch.zeros_like(log_a)
@@ -155,7 +156,7 @@ def sinkhorn(
         errors: list[float] = []
         converged = False
         for _ in range(max_iter):
-            g = -eps * torch.logsumexp(scaled + (f / eps + log_a).unsqueeze(-1), dim=-2)
+            g = -eps * torch.logsumexp(scaled_t + (f / eps + log_a).unsqueeze(-2), dim=-1)
             f_next = -eps * torch.logsumexp(scaled + (g / eps + log_b).unsqueeze(-2), dim=-1)
             # rows of the plan (f, g) sum to a * exp((f - f_next) / ε); its columns are exact
             error = (a.detach() * torch.expm1((f - f_next) / eps)).abs().sum(-1).max()
