@@ -30,6 +30,7 @@ Shapes: ``a`` ``(n,)``, ``b`` ``(m,)``, ``cost`` ``(n, m)``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -102,11 +103,15 @@ def sparse_simplex_projection(values: torch.Tensor, k: int) -> torch.Tensor:
 def _dual_value_and_grad(params, a, b, cost, k, gamma):
     n = a.shape[0]
     alpha, beta = params[:n], params[n:]
-    top, rows = _top_k_columns(alpha.unsqueeze(1) + beta.unsqueeze(0) - cost, k)
-    positive = top.clamp_min(0)
-    plan = _scatter_columns(positive / gamma, rows, cost.shape)
-    value = alpha @ a + beta @ b - (positive * positive).sum() / (2 * gamma)
-    return value, torch.cat([a - plan.sum(1), b - plan.sum(0)]), plan
+    top, rows = _top_k_columns((alpha.unsqueeze(1) - cost).add_(beta), k)
+    transported = top.clamp_min_(0).div_(gamma)  # the plan's non-zero candidates, (k, m)
+    value = alpha @ a + beta @ b - 0.5 * gamma * transported.pow(2).sum()
+    if rows is None:
+        row_sums = transported.sum(1)
+    else:  # the row sums without materializing the (n, m) plan: it is only built for the result
+        row_sums = torch.zeros_like(a).index_add_(0, rows.flatten(), transported.flatten())
+    grad = torch.cat([a - row_sums, b - transported.sum(0)])
+    return value, grad, lambda: _scatter_columns(transported, rows, cost.shape)
 
 
 def _semi_dual_value_and_grad(alpha, a, b, cost, k, gamma):
@@ -114,13 +119,20 @@ def _semi_dual_value_and_grad(alpha, a, b, cost, k, gamma):
     simplex = sparse_simplex_projection(shifted / (gamma * b), k)
     per_column = (shifted * simplex).sum(0) - 0.5 * gamma * b * (simplex * simplex).sum(0)
     plan = simplex * b
-    return alpha @ a - per_column @ b, a - plan.sum(1), plan
+    return alpha @ a - per_column @ b, a - plan.sum(1), lambda: plan
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpools():
+    """The process's thread pools, inspected once (inspection reads the loaded libraries: milliseconds)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _lbfgs_scipy(evaluate, params, errors, *, max_iter, tol, history_size):
     import numpy as np
     from scipy.optimize import minimize
-    from threadpoolctl import threadpool_limits
 
     def negated(z):
         with torch.no_grad():
@@ -129,7 +141,7 @@ def _lbfgs_scipy(evaluate, params, errors, *, max_iter, tol, history_size):
         return -float(value), -grad.cpu().numpy()
 
     # L-BFGS-B's vector BLAS calls are tiny: a threaded BLAS only fights torch's threads for the cores
-    with threadpool_limits(1, user_api="blas"):
+    with _threadpools().limit(limits=1, user_api="blas"):
         result = minimize(
             negated, np.zeros(params.numel()), jac=True, method="L-BFGS-B", tol=tol,
             options={"maxiter": max_iter, "maxcor": history_size},
@@ -208,7 +220,8 @@ def sparsity_constrained_ot(
     else:
         raise ValueError(f"solver must be 'scipy' or 'torch', got {solver!r}")
     with torch.no_grad():
-        value, grad, plan = evaluate(z)
+        value, grad, make_plan = evaluate(z)
+        plan = make_plan()
     return SparseOTResult(
         plan=plan,
         alpha=z[:n],
