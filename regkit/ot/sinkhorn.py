@@ -143,7 +143,8 @@ def sinkhorn(
 ) -> SinkhornResult:
     """Log-domain Sinkhorn until the L1 marginal error is below ``tol`` (for every problem of
     the batch) or ``max_iter`` iterations. ``a``/``b`` = ``None`` means uniform weights;
-    ``init`` = ``(f, g)`` warm-starts the potentials.
+    ``init`` = ``(f, g)`` warm-starts the potentials (the first half-step recomputes ``g`` from ``f``, so
+    ``f`` is what carries the warm start).
 
     Example::
 
