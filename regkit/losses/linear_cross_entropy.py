@@ -1,0 +1,244 @@
+r"""Cut Cross-Entropy: the cross-entropy of a linear classifier without its logit matrix.
+
+Wijmans, Huval, Hertzberg, Koltun & Krähenbühl, "Cut Your Losses in Large-Vocabulary
+Language Models", ICLR 2025, arXiv:2411.09009.
+
+For hidden states :math:`e_i \in \mathbb R^d`, classifier rows :math:`c_v` and targets
+:math:`y_i`,
+
+.. math::
+
+    \ell_i = \underbrace{\log \sum_{v=1}^{V} \exp(e_i^\top c_v + b_v)}_{\mathrm{LSE}_i}
+             - (e_i^\top c_{y_i} + b_{y_i}) \;+\; \zeta\, \mathrm{LSE}_i^2 .
+
+The :math:`N \times V` logit matrix is never stored. The forward pass computes
+:math:`\mathrm{LSE}` tile by tile (token block × vocabulary block) with an online max/sum
+and keeps only the :math:`N` values. The backward pass recomputes each tile,
+:math:`S = \exp(\text{tile} - \mathrm{LSE})`, and accumulates
+
+.. math::
+
+    \nabla e \mathrel{+}= (g \odot (1 + 2\zeta\,\mathrm{LSE})\, S)\, C_{\text{blk}}, \qquad
+    \nabla C_{\text{blk}} \mathrel{+}= (g \odot (1 + 2\zeta\,\mathrm{LSE})\, S)^\top e,
+
+while the target term :math:`-\mathrm{onehot}(y)` is applied once with an indexed add.
+**Gradient filtering**: a tile whose softmax entries are all below ``filter_eps`` (by
+default ``finfo(dtype).eps / 32``, i.e. :math:`2^{-12}` for bfloat16, as in the authors'
+``ml-cross-entropy``) contributes nothing representable and is skipped; pass a
+:class:`LinearCrossEntropyStats` to read how many were.
+
+Extra memory: one tile plus ``N`` floats in the forward pass and one tile plus the
+gradients in the backward pass, independent of ``N·V``. Half-precision inputs are
+computed in float32 tile by tile and the gradients cast back.
+
+Shapes: hidden ``(..., d)``, weight ``(V, d)``, bias ``(V,)``, targets ``(...)`` integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from regkit._checks import check_tensor
+
+__all__ = ["LinearCrossEntropyStats", "linear_cross_entropy"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass
+class LinearCrossEntropyStats:
+    """Filled by the backward pass: how many (token block × vocabulary block) tiles there
+    were and how many gradient filtering skipped."""
+
+    tiles: int = 0
+    skipped: int = 0
+
+    @property
+    def skipped_fraction(self) -> float:
+        return self.skipped / self.tiles if self.tiles else 0.0
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _blocks(n: int, size: int):
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _tile(hidden_block, weight_block, bias_block, out):
+    """``hidden_block @ weight_block.T (+ bias)`` written into ``out``."""
+    torch.matmul(hidden_block, weight_block.T, out=out)
+    if bias_block is not None:
+        out += bias_block
+    return out
+
+
+def _lse(hidden, weight, bias, token_chunk, vocab_chunk):
+    """Row-wise log-sum-exp of ``hidden @ weight.T + bias``, one tile at a time."""
+    n, vocab = hidden.shape[0], weight.shape[0]
+    lse = torch.empty(n, dtype=hidden.dtype, device=hidden.device)
+    buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab), dtype=hidden.dtype, device=hidden.device)
+    for rows in _blocks(n, token_chunk):
+        running_max = torch.full((rows.stop - rows.start,), -torch.inf, dtype=hidden.dtype, device=hidden.device)
+        running_sum = torch.zeros_like(running_max)
+        for cols in _blocks(vocab, vocab_chunk):
+            tile = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)].view(rows.stop - rows.start, -1)
+            _tile(hidden[rows], weight[cols], None if bias is None else bias[cols], tile)
+            block_max = tile.amax(1)
+            new_max = torch.maximum(running_max, block_max)
+            running_sum.mul_((running_max - new_max).exp_())
+            running_sum += tile.sub_(new_max[:, None]).exp_().sum(1)
+            running_max = new_max
+        lse[rows] = running_max + running_sum.log()
+    return lse
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, valid, z_loss, token_chunk, vocab_chunk, filter_eps, stats):
+        dtype = _compute_dtype(hidden.dtype)
+        h, w = hidden.to(dtype), weight.to(dtype)
+        b = None if bias is None else bias.to(dtype)
+        lse = _lse(h, w, b, token_chunk, vocab_chunk)
+        safe_targets = torch.where(valid, targets, 0)
+        target_logit = (h * w[safe_targets]).sum(1)
+        if b is not None:
+            target_logit += b[safe_targets]
+        losses = lse - target_logit
+        if z_loss:
+            losses += z_loss * lse.square()
+        losses = torch.where(valid, losses, 0.0)
+        ctx.save_for_backward(hidden, weight, bias, safe_targets, valid, lse)
+        ctx.settings = (z_loss, token_chunk, vocab_chunk, filter_eps, stats)
+        return losses.to(hidden.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_losses):
+        hidden, weight, bias, targets, valid, lse = ctx.saved_tensors
+        z_loss, token_chunk, vocab_chunk, filter_eps, stats = ctx.settings
+        dtype = _compute_dtype(hidden.dtype)
+        h, w = hidden.to(dtype), weight.to(dtype)
+        b = None if bias is None else bias.to(dtype)
+        n, vocab = h.shape[0], w.shape[0]
+        g = torch.where(valid, grad_losses.to(dtype), 0.0)
+        softmax_scale = g * (1 + 2 * z_loss * lse) if z_loss else g
+
+        grad_h = torch.zeros_like(h)
+        grad_w = torch.zeros_like(w)
+        grad_b = None if b is None else torch.zeros_like(b)
+        # the -onehot(y) part of dL/dlogits, once for all tokens
+        grad_h -= g[:, None] * w[targets]
+        grad_w.index_add_(0, targets, -g[:, None] * h)
+        if grad_b is not None:
+            grad_b.index_add_(0, targets, -g)
+
+        buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab), dtype=dtype, device=h.device)
+        tiles = skipped = 0
+        for cols in _blocks(vocab, vocab_chunk):
+            w_block = w[cols]
+            for rows in _blocks(n, token_chunk):
+                tiles += 1
+                tile = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)].view(rows.stop - rows.start, -1)
+                _tile(h[rows], w_block, None if b is None else b[cols], tile)
+                probs = tile.sub_(lse[rows, None]).exp_()
+                if filter_eps is not None and float(probs.amax()) < filter_eps:
+                    skipped += 1
+                    continue
+                probs.mul_(softmax_scale[rows, None])
+                grad_h[rows].addmm_(probs, w_block)
+                grad_w[cols].addmm_(probs.T, h[rows])
+                if grad_b is not None:
+                    grad_b[cols] += probs.sum(0)
+        if stats is not None:
+            stats.tiles += tiles
+            stats.skipped += skipped
+        grads = [grad_h.to(hidden.dtype), grad_w.to(weight.dtype), None if bias is None else grad_b.to(bias.dtype)]
+        grads = [grad if ctx.needs_input_grad[i] else None for i, grad in enumerate(grads)]
+        return (*grads, None, None, None, None, None, None, None)
+
+
+def _check_inputs(hidden, weight, targets, bias, ignore_index):
+    check_tensor("hidden", hidden, floating=True)
+    check_tensor("weight", weight, ndim=2, floating=True)
+    check_tensor("targets", targets, floating=False)
+    if hidden.ndim < 1 or hidden.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"hidden's last dimension must equal weight's second (d): hidden has shape {tuple(hidden.shape)}, "
+            f"weight {tuple(weight.shape)}"
+        )
+    if targets.shape != hidden.shape[:-1]:
+        raise ValueError(
+            f"targets must have hidden's leading shape {tuple(hidden.shape[:-1])}, got {tuple(targets.shape)}"
+        )
+    if bias is not None:
+        check_tensor("bias", bias, ndim=1, floating=True)
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    vocab = weight.shape[0]
+    bad = (targets != ignore_index) & ((targets < 0) | (targets >= vocab))
+    if bool(bad.any()):
+        value = int(targets[bad][0])
+        raise ValueError(f"targets must lie in [0, {vocab}) or equal ignore_index={ignore_index}, found {value}")
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    chunk_size: int = 4096,
+    token_chunk_size: int = 1024,
+    z_loss: float = 0.0,
+    filter_eps: float | str | None = "auto",
+    stats: LinearCrossEntropyStats | None = None,
+) -> torch.Tensor:
+    r"""Cross-entropy of ``hidden @ weight.T + bias`` against ``targets``, in tiles.
+
+    Equals ``F.cross_entropy(hidden @ weight.T + bias, targets, ignore_index=...,
+    reduction=...)`` (plus ``z_loss · LSE²`` per token) without materializing the logits.
+
+    Args:
+        hidden: ``(..., d)`` hidden states (embeddings) :math:`e_i`.
+        weight: ``(V, d)`` classifier matrix :math:`C`.
+        targets: ``(...)`` integer classes in ``[0, V)``, or ``ignore_index``.
+        bias: optional ``(V,)`` bias.
+        ignore_index: target value that contributes neither loss nor gradient; ``"mean"``
+            averages over the other tokens.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (a tensor shaped like ``targets``).
+        chunk_size: vocabulary columns per tile.
+        token_chunk_size: tokens per tile.
+        z_loss: weight :math:`\zeta \ge 0` of the auxiliary :math:`\mathrm{LSE}^2` term.
+        filter_eps: skip backward tiles whose softmax values are all below this; ``"auto"``
+            is ``finfo(hidden.dtype).eps / 32``, ``None`` disables filtering (exact gradients).
+        stats: a :class:`LinearCrossEntropyStats` the backward pass adds its tile counts to.
+    """
+    _check_inputs(hidden, weight, targets, bias, ignore_index)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if chunk_size < 1 or token_chunk_size < 1:
+        raise ValueError(f"chunk_size and token_chunk_size must be positive, got {chunk_size}, {token_chunk_size}")
+    if z_loss < 0:
+        raise ValueError(f"z_loss must be non-negative, got {z_loss}")
+    if filter_eps == "auto":
+        filter_eps = torch.finfo(hidden.dtype).eps / 32
+    elif filter_eps is not None and not isinstance(filter_eps, (int, float)):
+        raise ValueError(f"filter_eps must be a float, 'auto' or None, got {filter_eps!r}")
+
+    flat_hidden = hidden.reshape(-1, hidden.shape[-1])
+    flat_targets = targets.reshape(-1)
+    valid = flat_targets != ignore_index
+    losses = _LinearCrossEntropy.apply(
+        flat_hidden, weight, bias, flat_targets, valid, float(z_loss), int(token_chunk_size), int(chunk_size),
+        filter_eps, stats,
+    )
+    if reduction == "none":
+        return losses.view(targets.shape)
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / valid.sum()
