@@ -6,9 +6,11 @@ from regkit.workbook.device import resolve_device
 from regkit.workbook.figures import save_figure, set_theme, subplots
 from regkit.workbook.metrics import (
     accuracy,
+    aurc,
     expected_calibration_error,
     nll,
     noisy_label_fractions,
+    pass_at_k,
     reliability_diagram,
 )
 from regkit.workbook.models import mlp
@@ -20,11 +22,13 @@ __all__ = [
     "Ledger",
     "Session",
     "accuracy",
+    "aurc",
     "expected_calibration_error",
     "load_claims",
     "mlp",
     "nll",
     "noisy_label_fractions",
+    "pass_at_k",
     "reliability_diagram",
     "resolve_device",
     "resolve_profile",

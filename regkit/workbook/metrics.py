@@ -83,3 +83,22 @@ def noisy_label_fractions(
     true = float((prediction == clean_labels[corrupted]).float().mean())
     noisy = float((prediction == noisy_labels[corrupted]).float().mean())
     return {"true": true, "noisy": noisy, "other": 1.0 - true - noisy}
+
+
+def pass_at_k(logits: torch.Tensor, labels: torch.Tensor, ks) -> dict[int, float]:
+    r"""Expected pass@k of sampling from ``softmax(logits)``: the mean over examples of
+    :math:`1 - (1 - p_y)^k`, the chance that ``k`` independent samples contain the label."""
+    log_p = torch.log_softmax(logits.double(), 1).gather(1, labels[:, None]).squeeze(1)
+    log_miss = torch.log1p(-log_p.exp().clamp(max=1.0))  # log(1 - p)
+    return {int(k): float((-torch.expm1(k * log_miss)).mean()) for k in ks}
+
+
+def aurc(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    r"""Area under the risk–coverage curve (Geifman & El-Yaniv): rank examples by confidence
+    (largest probability), and average over coverages :math:`i/n` the error rate of the
+    :math:`i` most confident. Lower is better; it rewards ranking errors last."""
+    confidence, prediction = probs.max(1)
+    order = torch.argsort(confidence, descending=True, stable=True)
+    errors = (prediction[order] != labels[order]).double()
+    risks = errors.cumsum(0) / torch.arange(1, len(errors) + 1, dtype=torch.float64, device=errors.device)
+    return float(risks.mean())
