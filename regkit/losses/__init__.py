@@ -1,5 +1,27 @@
 """Training losses: cross-entropy variants and noisy-label losses."""
 
 from regkit.losses.elr import ELRLoss, elr_loss
+from regkit.losses.ldr import ALDRKLLoss, ldr_kl_loss
+from regkit.losses.linear_cross_entropy import LinearCrossEntropyStats, linear_cross_entropy
+from regkit.losses.pass_at_n import coverage_gradient_factor, pass_at_n_loss
+from regkit.losses.robust import focal_loss, gce_loss, label_smoothing_loss, mae_loss, sce_loss
+from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_entropy
 
-__all__ = ["ELRLoss", "elr_loss"]
+__all__ = [
+    "ALDRKLLoss",
+    "ELRLoss",
+    "LinearCrossEntropyStats",
+    "coverage_gradient_factor",
+    "elr_loss",
+    "focal_loss",
+    "gce_loss",
+    "label_smoothing_loss",
+    "ldr_kl_loss",
+    "linear_cross_entropy",
+    "log_stablemax",
+    "mae_loss",
+    "pass_at_n_loss",
+    "sce_loss",
+    "stablemax",
+    "stablemax_cross_entropy",
+]

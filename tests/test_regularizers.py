@@ -1,0 +1,109 @@
+"""Mixing augmentations, PS-KD targets and the shared benchmark's metric."""
+
+import numpy as np
+import pytest
+import torch
+
+from regkit.regularizers import PSKD, cutmix, cutout, mixup, soft_cross_entropy
+from regkit.workbook import aurc
+
+
+def batch(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g), torch.randint(0, 5, (shape[0],), generator=g)
+
+
+@pytest.mark.parametrize("shape", [(16, 1, 8, 8), (16, 2, 40)])
+def test_cutmix_mixes_labels_by_the_pasted_area(shape):
+    x, y = batch(shape)
+    # distinct constant inputs make the pasted region identifiable
+    x = torch.arange(1.0, shape[0] + 1).view(-1, *([1] * (len(shape) - 1))).expand(shape).clone()
+    for seed in range(20):
+        mixed, targets, kept = cutmix(x, y, 5, alpha=1.0, generator=torch.Generator().manual_seed(seed))
+        assert torch.allclose(targets.sum(1), torch.ones(shape[0]))
+        own = (mixed == x).float().flatten(1).mean(1)  # share of each example left in place
+        same_source = own == 1  # the permutation may map an example to itself
+        assert torch.allclose(own[~same_source], torch.full_like(own[~same_source], kept))
+        onehot = torch.nn.functional.one_hot(y, 5).float()
+        assert torch.all(targets >= onehot * kept - 1e-6)
+
+
+def test_cutmix_box_area_follows_lambda_before_clipping():
+    x, y = batch((8, 1, 64, 64))
+    # unclipped boxes (centre far from the edges is not controllable); clipping only shrinks the box
+    kept = [cutmix(x, y, 5, generator=torch.Generator().manual_seed(s))[2] for s in range(200)]
+    assert 0.45 < np.mean(kept) < 0.75  # λ ~ Beta(1, 1) has mean 0.5; clipping pastes less, keeping more
+
+
+def test_mixup_targets_and_inputs_are_the_same_convex_combination():
+    x, y = batch((10, 1, 40))
+    mixed, targets, lam = mixup(x, y, 5, alpha=0.4, generator=torch.Generator().manual_seed(3))
+    assert 0 <= lam <= 1 and torch.allclose(targets.sum(1), torch.ones(10))
+    onehot = torch.nn.functional.one_hot(y, 5).float()
+    perm_targets = (targets - lam * onehot) / (1 - lam)
+    partner = perm_targets.argmax(1)
+    assert torch.allclose(perm_targets, torch.nn.functional.one_hot(partner, 5).float(), atol=1e-5)
+
+
+def test_cutout_zeroes_a_box_and_keeps_one_hot_targets():
+    x, y = batch((6, 1, 10, 10))
+    x = x + 1  # no zeros to begin with
+    out, targets, kept = cutout(x, y, 5, size=0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(targets, torch.nn.functional.one_hot(y, 5).float())
+    zero_share = (out == 0).float().flatten(1).mean(1)
+    assert torch.all(zero_share > 0) and torch.all(zero_share <= 0.25 + 1e-6)
+    assert abs(kept - float(1 - zero_share.mean())) < 1e-6
+
+
+def test_same_generator_same_augmentation():
+    x, y = batch((8, 1, 8, 8))
+    a = cutmix(x, y, 5, generator=torch.Generator().manual_seed(1))
+    b = cutmix(x, y, 5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_pskd_schedule_and_targets():
+    pskd = PSKD(num_examples=4, num_classes=3, epochs=10, alpha_T=0.8)
+    y, index = torch.tensor([0, 2]), torch.tensor([1, 3])
+    assert torch.equal(pskd.targets(y, index, 0), torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]))
+    logits = torch.tensor([[0.0, 1.0, 2.0], [3.0, 0.0, 0.0]])
+    pskd.record(index, logits)
+    pskd.end_epoch()
+    a = 0.8 * 5 / 10
+    assert pskd.alpha(5) == pytest.approx(a)
+    expected = (1 - a) * torch.tensor([[1.0, 0, 0], [0, 0, 1.0]]) + a * logits.softmax(1)
+    assert torch.allclose(pskd.targets(y, index, 5), expected)
+    assert torch.allclose(pskd.targets(y, index, 5).sum(1), torch.ones(2))
+
+
+def test_soft_cross_entropy_equals_cross_entropy_for_one_hot():
+    logits, y = torch.randn(7, 4), torch.randint(0, 4, (7,))
+    ce = torch.nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(soft_cross_entropy(logits, torch.nn.functional.one_hot(y, 4).float()), ce)
+
+
+def test_aurc_against_brute_force():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(50, 4, generator=g).softmax(1)
+    labels = torch.randint(0, 4, (50,), generator=g)
+    conf, pred = probs.max(1)
+    order = np.argsort(-conf.numpy(), kind="stable")
+    wrong = (pred != labels).numpy()[order]
+    expected = np.mean([wrong[: i + 1].mean() for i in range(50)])
+    assert aurc(probs, labels) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "fn, match",
+    [
+        (lambda: mixup(*batch((4, 1, 8)), 5, alpha=0.0, generator=torch.Generator()), "alpha"),
+        (lambda: cutmix(*batch((4, 1, 8)), 5, alpha=-1.0, generator=torch.Generator()), "alpha"),
+        (lambda: cutmix(batch((4, 1, 8))[0], torch.tensor([0, 1, 2]), 5, generator=torch.Generator()), "labels"),
+        (lambda: cutmix(batch((4, 1, 8))[0], torch.tensor([0, 1, 2, 7]), 5, generator=torch.Generator()), "labels"),
+        (lambda: cutout(torch.rand(4, 8), torch.tensor([0, 1, 2, 3]), 5, generator=torch.Generator()), "x"),
+        (lambda: PSKD(4, 3, epochs=5, alpha_T=1.5), "alpha_T"),
+    ],
+)
+def test_bad_input(fn, match):
+    with pytest.raises(ValueError, match=match):
+        fn()
