@@ -27,7 +27,7 @@ def test_grpo_loss_against_a_loop():
         for j in range(4):
             for t in range(5):
                 if mask[i, j, t]:
-                    r = float(np.exp(logps[i, j, t] - old[i, j, t]))
+                    r = float(torch.exp(logps[i, j, t] - old[i, j, t]))
                     a = float(adv[i, j])
                     total += min(r * a, min(max(r, 0.8), 1.28) * a)
                     count += 1
