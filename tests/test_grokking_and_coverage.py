@@ -15,7 +15,7 @@ from regkit.optim import OrthoGrad, orthogonalize_
 logit_rows = arrays("float64", st.integers(2, 12), elements=st.floats(-1e6, 1e6))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(logit_rows)
 def test_stablemax_is_a_distribution(row):
     p = stablemax(torch.from_numpy(row))
@@ -23,8 +23,12 @@ def test_stablemax_is_a_distribution(row):
     assert abs(float(p.sum()) - 1) < 1e-12
 
 
-@settings(max_examples=50, deadline=None)
-@given(logit_rows, st.data())
+# logits within ±1e3: beyond that a probability can round to exactly 1 in float64 and stop moving
+moderate_rows = arrays("float64", st.integers(2, 12), elements=st.floats(-1e3, 1e3))
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(moderate_rows, st.data())
 def test_stablemax_is_monotone_in_each_logit(row, data):
     z = torch.from_numpy(row)
     i = data.draw(st.integers(0, len(row) - 1))

@@ -16,15 +16,14 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from regkit.data import MNIST_PAIR_FLIPS, Dataset, asymmetric_noise, load_digits, load_mnist1d, symmetric_noise
-from regkit.workbook.metrics import aurc, expected_calibration_error
+from regkit.workbook.metrics import accuracy, aurc, expected_calibration_error, nll
 from regkit.workbook.models import mlp
 
-__all__ = ["DATASETS", "evaluate", "fit", "load", "make_model"]
+__all__ = ["DATASETS", "evaluate", "fit", "image_shape", "load", "make_model"]
 
 DATASETS = ("digits", "mnist1d")
 
@@ -113,5 +112,5 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
     model.eval()
     logits = model(x).float()
     probs = logits.softmax(1)
-    return {"accuracy": float((logits.argmax(1) == y).float().mean()), "nll": float(F.cross_entropy(logits, y)),
-            "ece": expected_calibration_error(probs, y), "aurc": aurc(probs, y)}
+    return {"accuracy": accuracy(logits, y), "nll": nll(logits, y), "ece": expected_calibration_error(probs, y),
+            "aurc": aurc(probs, y)}
