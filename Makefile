@@ -13,6 +13,8 @@ PARAMS  ?=
 ALL_NB  := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 SELECTED := $(if $(strip $(NB)),$(NB),$(ALL_NB))
 PFLAGS  := $(foreach p,$(PARAMS),-p $(p))
+# ALLOW_DIRTY=1 writes outputs/ from uncommitted code (an experiment; the record is marked +dirty).
+DIRTY   := $(if $(ALLOW_DIRTY),--allow-dirty,)
 
 .PHONY: help install reproduce quick test lab report compare bench clean
 
@@ -39,13 +41,13 @@ install: $(VENV)/.installed
 # Validate slugs and parameters first, then one sub-make target per notebook (parallel under -j):
 # a failing notebook does not stop the others; the summary at the end exits non-zero.
 reproduce: install
-	$(WB) check $(SELECTED) $(PFLAGS)
+	$(WB) check $(SELECTED) $(PFLAGS) --outputs $(DIRTY)
 	$(MAKE) --no-print-directory $(addprefix reproduce-,$(SELECTED))
 	$(WB) report
 	$(WB) summary $(SELECTED)
 
 reproduce-%: install
-	-$(WB) run $* --profile full $(PFLAGS)
+	-$(WB) run $* --profile full $(PFLAGS) $(DIRTY)
 
 quick: install
 	$(WB) run $(SELECTED) --profile quick $(PFLAGS)

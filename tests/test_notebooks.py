@@ -45,3 +45,11 @@ def test_opens_with_the_paper_and_the_claim(path):
 def test_ends_with_the_claims_check(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[-1].cell_type == "code" and "run.finish()" in nb.cells[-1].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_are_recorded_from_evidence(path):
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    assert "**EXPECTED" not in code and "holds=" not in code, "record claims from wb.Evidence, not from booleans"
+    assert code.count(".expect(") <= 1, "declare the expectations once"
+    assert "Evidence." in code or "E." in code

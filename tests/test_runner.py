@@ -1,11 +1,13 @@
 """The papermill runner and the CLI on toy notebooks in a throwaway workbook."""
 
 import json
+import subprocess
 
 import nbformat
 import pytest
 
 from regkit.workbook import runner
+from regkit.workbook.claims import load_record
 from regkit.workbook.cli import main
 
 PARAMS = 'profile = "full"\nseed = 0\ndevice = "auto"\noutput_dir = ""\nvalue = 1\n'
@@ -101,3 +103,54 @@ def test_parse_parameter():
     assert runner.parse_parameter("lam=2.5") == ("lam", 2.5)
     assert runner.parse_parameter("name=digits") == ("name", "digits")
     assert runner.parse_parameter("sizes=[1, 2]") == ("sizes", [1, 2])
+
+
+SEEDY = """
+import regkit.workbook as wb
+run = wb.start("seedy", {"title": "t", "arxiv": "0000.00000", "seeds": []}, {"full": {}, "quick": {}},
+               profile=profile, seed=seed, device="cpu", output_dir=output_dir)
+centre = 5.0 if seed % 2 == 0 else -5.0  # the claim holds for even seeds only
+run.record("a", "depends on the seed", paper="p", criterion="x ≥ 0",
+           evidence=wb.Evidence.mean("x", [centre - 1, centre, centre + 1], threshold=0, direction=">="))
+run.finish()
+"""
+
+
+def test_a_verdict_that_depends_on_the_seed_never_fails_the_run(workbook, capsys):
+    make_notebook(workbook / "notebooks" / "seedy.ipynb", SEEDY)
+    verdicts = {}
+    for seed in (0, 1):
+        dest = workbook / "scratch" / f"seed{seed}"
+        code = main(["--root", str(workbook), "run", "seedy", "--profile", "quick", "-p", f"seed={seed}",
+                     "--dest", str(dest)])
+        assert code == 0
+        verdicts[seed] = load_record(dest / "seedy" / "claims.json").claims[0].verdict
+    assert verdicts == {0: "reproduced", 1: "not_reproduced"}
+    assert "finding: a: not_reproduced (expected reproduced)" in capsys.readouterr().out
+
+
+def git(root, *args):
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def test_outputs_are_written_only_from_committed_code(workbook):
+    make_notebook(workbook / "notebooks" / "seedy.ipynb", SEEDY)
+    git(workbook, "init", "-q")
+    git(workbook, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "empty")
+    with pytest.raises(runner.RunnerError, match="--allow-dirty"):  # untracked notebooks are uncommitted code
+        runner.run_notebook(workbook, "seedy", profile="full")
+    assert main(["--root", str(workbook), "run", "seedy"]) == 2 and not (workbook / "outputs").exists()
+    git(workbook, "add", "notebooks", "pyproject.toml")
+    git(workbook, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "code")
+    (workbook / "README.md").write_text("generated files do not count")
+    result = runner.run_notebook(workbook, "seedy", profile="full")
+    assert result.ok
+    clean = load_record(workbook / "outputs" / "seedy" / "claims.json").git_commit
+    assert clean and not clean.endswith("+dirty")
+    assert runner.run_notebook(workbook, "seedy", profile="quick").ok  # scratch: never guarded
+    (workbook / "pyproject.toml").write_text("# changed")
+    with pytest.raises(runner.RunnerError, match="pyproject.toml"):
+        runner.run_notebook(workbook, "seedy", profile="full")
+    assert runner.run_notebook(workbook, "seedy", profile="full", allow_dirty=True).ok
+    marked = load_record(workbook / "outputs" / "seedy" / "claims.json").git_commit
+    assert marked.endswith("+dirty")

@@ -1,7 +1,8 @@
 """Replication plumbing used by the notebooks (never by the methods): profiles, device,
 seeding, the training loop, metrics, figures, the claims ledger, the runner and the report."""
 
-from regkit.workbook.claims import Ledger, load_claims, summarize
+from regkit.workbook.claims import Ledger, Record, load_record
+from regkit.workbook.evidence import Evidence
 from regkit.workbook.device import resolve_device
 from regkit.workbook.figures import save_figure, set_theme, subplots
 from regkit.workbook.metrics import (
@@ -19,12 +20,14 @@ from regkit.workbook.session import Session, resolve_profile, start
 from regkit.workbook.training import train
 
 __all__ = [
+    "Evidence",
     "Ledger",
+    "Record",
     "Session",
     "accuracy",
     "aurc",
     "expected_calibration_error",
-    "load_claims",
+    "load_record",
     "mlp",
     "nll",
     "noisy_label_fractions",
@@ -37,6 +40,5 @@ __all__ = [
     "set_theme",
     "start",
     "subplots",
-    "summarize",
     "train",
 ]

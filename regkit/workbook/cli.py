@@ -1,8 +1,8 @@
 """Command line of the workbook (what the Makefile calls)::
 
     python -m regkit.workbook list
-    python -m regkit.workbook check  [SLUG ...] [-p name=value ...]
-    python -m regkit.workbook run    [SLUG ...] [--profile full|quick] [-p name=value ...] [--dest DIR]
+    python -m regkit.workbook check  [SLUG ...] [-p name=value ...] [--outputs [--allow-dirty]]
+    python -m regkit.workbook run    [SLUG ...] [--profile full|quick] [-p name=value ...] [--dest DIR] [--allow-dirty]
     python -m regkit.workbook summary [SLUG ...]
     python -m regkit.workbook report
     python -m regkit.workbook compare [--new DIR]
@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             p.add_argument("--profile", default="full")
             p.add_argument("--dest", type=Path, default=None, help="default: outputs/ (full) or scratch/<profile>/")
+        else:
+            p.add_argument("--outputs", action="store_true", help="also check that the code is committed")
+        p.add_argument(
+            "--allow-dirty",
+            action="store_true",
+            help="write outputs/ although the code has uncommitted changes (the record is marked +dirty)",
+        )
     p = sub.add_parser("summary", help="summarize the last run status of notebooks; exit 1 on failures")
     p.add_argument("slugs", nargs="*")
     sub.add_parser("report", help="write outputs/REPORT.md, outputs/index.html and the README table")
@@ -52,16 +59,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{slug:<30} {path.relative_to(root)}")
         elif args.command == "check":
             selected = runner.validate(root, args.slugs, _parameters(args.param))
+            if args.outputs:
+                runner.check_traceable(root, root / "outputs", args.allow_dirty)
             for slug in selected:
                 runner.status_path(root, slug).unlink(missing_ok=True)
             print("ok: " + " ".join(selected))
         elif args.command == "run":
             params = _parameters(args.param)
             selected = runner.validate(root, args.slugs, params)
+            destination = args.dest or runner.default_destination(root, args.profile)
+            runner.check_traceable(root, destination, args.allow_dirty)
             results = []
             for slug in selected:
                 print(f"running {slug} (profile {args.profile}) ...", flush=True)
-                result = runner.run_notebook(root, slug, profile=args.profile, parameters=params, destination=args.dest)
+                result = runner.run_notebook(
+                    root, slug, profile=args.profile, parameters=params, destination=destination,
+                    allow_dirty=args.allow_dirty,
+                )  # fmt: skip
                 runner.write_status(root, result)
                 results.append(result)
                 print(runner.summary([result]).split("\n", 1)[1], flush=True)

@@ -1,7 +1,7 @@
 """Compare a fresh run with the committed reference run, claim by claim and figure by figure.
 
-For each slug present in both: each claim's verdict and value (reference → new), flagged
-when either changed, and a side-by-side sheet ``reference | new`` of every figure, written
+For each slug present in both: each claim's verdict and evidence (reference → new), flagged
+when either changed, and the claims whose new verdict differs from the notebook's expectation, and a side-by-side sheet ``reference | new`` of every figure, written
 to ``outputs/compare/<slug>/<figure>.png``; the table goes to ``outputs/compare/COMPARE.md``.
 """
 
@@ -11,26 +11,28 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from regkit.workbook.claims import load_claims
+from regkit.workbook.claims import Record, SchemaError, load_record
 from regkit.workbook.figures import DPI
 
 
-def claim_changes(reference: dict, new: dict) -> list[dict]:
-    """Per claim id (union of both runs): verdicts and values before and after."""
-    ref = {c["id"]: c for c in reference["claims"]}
-    cur = {c["id"]: c for c in new["claims"]}
+def claim_changes(reference: Record, new: Record) -> list[dict]:
+    """Per claim id (union of both runs): verdicts and evidence before and after, and the expectation."""
+    ref = {c.id: c for c in reference.claims}
+    cur = {c.id: c for c in new.claims}
     rows = []
     for claim_id in list(ref) + [i for i in cur if i not in ref]:
-        a, b = ref.get(claim_id, {}), cur.get(claim_id, {})
+        a, b = ref.get(claim_id), cur.get(claim_id)
         rows.append(
             {
                 "id": claim_id,
-                "reference_verdict": a.get("verdict", "absent"),
-                "new_verdict": b.get("verdict", "absent"),
-                "reference_ours": a.get("ours"),
-                "new_ours": b.get("ours"),
-                "verdict_changed": a.get("verdict") != b.get("verdict"),
-                "value_changed": a.get("ours") != b.get("ours"),
+                "reference_verdict": a.verdict if a else "absent",
+                "new_verdict": b.verdict if b else "absent",
+                "expected": b.expected if b else (a.expected if a else "reproduced"),
+                "reference_ours": a.ours if a else None,
+                "new_ours": b.ours if b else None,
+                "verdict_changed": (a and a.verdict) != (b and b.verdict),
+                "value_changed": (a and a.ours) != (b and b.ours),
+                "unexpected": bool(b and b.unexpected),
             }
         )
     return rows
@@ -59,25 +61,31 @@ def compare(reference_dir: Path, new_dir: Path, out_dir: Path) -> str:
     if not slugs:
         raise ValueError(f"new_dir {new_dir} holds no <slug>/claims.json to compare")
     for slug in slugs:
-        new = load_claims(new_dir / slug / "claims.json")
+        new = load_record(new_dir / slug / "claims.json")
         ref_path = reference_dir / slug / "claims.json"
         lines += [f"## `{slug}`", ""]
         if not ref_path.exists():
             lines += ["No reference run for this notebook.", ""]
             continue
-        reference = load_claims(ref_path)
+        try:
+            reference = load_record(ref_path)
+        except SchemaError as exc:
+            lines += [f"The reference run cannot be compared: {exc}", ""]
+            continue
         lines += [
-            f"reference: profile {reference['profile']}, commit `{reference['git_commit']}` · "
-            f"new: profile {new['profile']}, commit `{new['git_commit']}`",
+            f"reference: profile {reference.profile}, commit `{reference.git_commit}` · "
+            f"new: profile {new.profile}, commit `{new.git_commit}`",
             "",
-            "| claim | verdict (reference → new) | ours (reference → new) | |",
-            "|---|---|---|---|",
+            "| claim | verdict (reference → new) | expected | evidence (reference → new) | |",
+            "|---|---|---|---|---|",
         ]
         for row in claim_changes(reference, new):
-            flag = "**verdict changed**" if row["verdict_changed"] else ("value changed" if row["value_changed"] else "")
+            flags = ["**verdict changed**"] if row["verdict_changed"] else []
+            flags += ["evidence changed"] if row["value_changed"] and not row["verdict_changed"] else []
+            flags += ["**differs from expectation**"] if row["unexpected"] else []
             lines.append(
-                f"| {row['id']} | {row['reference_verdict']} → {row['new_verdict']} "
-                f"| {row['reference_ours']} → {row['new_ours']} | {flag} |"
+                f"| {row['id']} | {row['reference_verdict']} → {row['new_verdict']} | {row['expected']} "
+                f"| {row['reference_ours']} → {row['new_ours']} | {', '.join(flags)} |"
             )
         lines.append("")
         for new_png in sorted((new_dir / slug).glob("*.png")):

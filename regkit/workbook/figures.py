@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -41,3 +42,55 @@ def save_figure(fig, path: Path | str, *, show: bool = True) -> Path:
             pass
     plt.close(fig)
     return path
+
+
+#: Colour of each verdict in the claims figure and the report.
+VERDICT_COLORS = {
+    "reproduced": "#2a9d4b",
+    "inconclusive": "#e0a100",
+    "not_reproduced": "#d1342f",
+    "not_assessed": "#999999",
+}
+
+
+def _position(value: float, threshold: float, sign: float, scale: float) -> float:
+    """Where ``value`` sits in the claims figure: signed distance from the threshold, clipped to ±3."""
+    if math.isinf(value):
+        return math.copysign(3.0, sign * value)
+    return max(-3.0, min(3.0, sign * (value - threshold) / scale))
+
+
+def claims_figure(claims, title: str = ""):
+    """One row per piece of evidence: the estimate and its 95 % interval against the threshold.
+
+    Every row has its own scale: the x axis is the distance from the threshold in units of the
+    row's scale (the largest of |estimate − threshold|, the interval's half-width and |threshold|),
+    so that rows of different units share one panel; the threshold is the vertical line at 0 and
+    the claim's side is shaded. Colours are the verdicts. ``claims``: the ledger's
+    :class:`~regkit.workbook.claims.Claim` objects. Returns the matplotlib figure.
+    """
+    rows = [(c, e) for c in claims for e in c.evidence]
+    fig, ax = plt.subplots(figsize=(PANEL_SIZE[0] * 2.2, 0.9 + 0.32 * max(len(rows), 1)), layout="constrained")
+    labels = []
+    for y, (claim, e) in enumerate(rows):
+        finite = [v for v in (e.low, e.high) if math.isfinite(v)]
+        scale = max([abs(e.estimate - e.threshold), abs(e.threshold), *(abs(v - e.estimate) for v in finite)] or [1])
+        scale = scale or 1.0
+        sign = 1.0 if e.direction in (">=", ">") else -1.0  # the claim's side is always to the right
+
+        low, high = sorted(_position(v, e.threshold, sign, scale) for v in (e.low, e.high))
+        color = VERDICT_COLORS[e.verdict]
+        ax.plot([low, high], [y, y], color=color, lw=2.5, solid_capstyle="butt")
+        ax.plot([_position(e.estimate, e.threshold, sign, scale)], [y], "o", color=color, ms=5)
+        labels.append(f"{claim.id} · {e.label}"[:70])
+    ax.axvline(0, color="black", lw=1)
+    ax.axvspan(0, 3.2, color=VERDICT_COLORS["reproduced"], alpha=0.06)
+    ax.set(xlim=(-3.2, 3.2), ylim=(len(rows) - 0.5, -0.5), yticks=range(len(rows)), title=title)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xlabel("(estimate − threshold) / scale, claim's side to the right; bars: 95 % interval", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    right = ax.twinx()  # the numbers themselves, beside each row
+    right.set(ylim=ax.get_ylim(), yticks=range(len(rows)))
+    right.set_yticklabels([e.describe() for _, e in rows], fontsize=7)
+    right.grid(False)
+    return fig

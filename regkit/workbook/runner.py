@@ -7,6 +7,12 @@ profile, ``scratch/<profile>/<slug>/`` otherwise). A failure leaves the previous
 untouched, keeps the failed executed notebook in ``scratch/failed/<slug>/`` and lets the
 other notebooks run; the caller gets every :class:`RunResult` and a summary. Unknown slugs
 and parameters are rejected before anything runs.
+
+A run never fails because of a verdict: the summary lists, per notebook, the claims whose verdict
+differs from the notebook's expectation (findings, not failures). Reference runs are traceable:
+writing into ``outputs/`` is refused while the code that produces it (:data:`CODE_PATHS`) has
+uncommitted changes, unless ``allow_dirty`` is set — and then the record's ``git_commit`` ends in
+``+dirty``, which the test suite refuses for committed records.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ import ast
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from regkit.workbook.claims import CODE_PATHS, SchemaError, dirty_code, load_record
 from regkit.workbook.paths import scratch_dir
 from regkit.workbook.session import PROFILE_ENV
 
@@ -40,6 +48,7 @@ class RunResult:
     destination: str
     error: str = ""
     failed_notebook: str = ""
+    findings: tuple[str, ...] = ()
 
 
 def notebooks(root: Path) -> dict[str, Path]:
@@ -104,6 +113,34 @@ def default_destination(root: Path, profile: str) -> Path:
     return root / "outputs" if profile == "full" else scratch_dir(root) / profile
 
 
+def check_traceable(root: Path, destination: Path, allow_dirty: bool) -> None:
+    """Refuse to write into ``outputs/`` from code with uncommitted changes (unless ``allow_dirty``)."""
+    if allow_dirty or destination.resolve() != (root / "outputs").resolve():
+        return
+    try:
+        changed = dirty_code(root)
+    except (OSError, subprocess.CalledProcessError) as exc:  # not a git checkout: nothing to trace
+        if (root / ".git").exists():
+            raise RunnerError(f"cannot read the git status of {root}: {exc}") from exc
+        return
+    if changed:
+        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+        raise RunnerError(
+            f"refusing to write outputs/: the code ({', '.join(CODE_PATHS)}) has uncommitted changes ({shown}). "
+            "Commit them so the reference run can be traced, or pass --allow-dirty (make ALLOW_DIRTY=1) "
+            "for an experiment; its record is then marked +dirty."
+        )
+
+
+def findings(claims_json: Path) -> tuple[str, ...]:
+    """``"id: verdict (expected …)"`` for every claim whose verdict differs from the expectation."""
+    try:
+        record = load_record(claims_json)
+    except (OSError, SchemaError) as exc:
+        return (f"claims.json unreadable: {exc}",)
+    return tuple(f"{c.id}: {c.verdict} (expected {c.expected})" for c in record.unexpected)
+
+
 def _error_text(exc: BaseException) -> str:
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
     if ename:
@@ -119,12 +156,18 @@ def run_notebook(
     parameters: dict[str, Any] | None = None,
     destination: Path | None = None,
     kernel_name: str = "python3",
+    allow_dirty: bool = False,
 ) -> RunResult:
-    """Execute one notebook; on success its folder replaces ``destination/slug``."""
+    """Execute one notebook; on success its folder replaces ``destination/slug``.
+
+    Raises :class:`RunnerError` before running when ``destination`` is ``outputs/`` and the code has
+    uncommitted changes (see :func:`check_traceable`). A failing notebook is returned, not raised.
+    """
     import papermill
 
     path = notebooks(root)[slug]
     destination = Path(destination or default_destination(root, profile))
+    check_traceable(root, destination, allow_dirty)
     scratch = scratch_dir(root)
     (scratch / "tmp").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=scratch / "tmp"))
@@ -167,7 +210,8 @@ def run_notebook(
         target.rename(stale)
     shutil.move(str(work), target)
     shutil.rmtree(stale, ignore_errors=True)
-    return RunResult(slug, True, round(time.time() - started, 2), str(target))
+    found = findings(target / "claims.json") if (target / "claims.json").exists() else ()
+    return RunResult(slug, True, round(time.time() - started, 2), str(target), findings=found)
 
 
 def status_path(root: Path, slug: str) -> Path:
@@ -182,7 +226,11 @@ def write_status(root: Path, result: RunResult) -> None:
 
 def read_status(root: Path, slug: str) -> RunResult | None:
     path = status_path(root, slug)
-    return RunResult(**json.loads(path.read_text())) if path.exists() else None
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    data["findings"] = tuple(data.get("findings", ()))
+    return RunResult(**data)
 
 
 def summary(results: list[RunResult]) -> str:
@@ -191,9 +239,13 @@ def summary(results: list[RunResult]) -> str:
     for r in results:
         if r.ok:
             lines.append(f"  ok      {r.slug:<28} {r.seconds:8.1f} s  -> {r.destination}")
+            lines += [f"          finding: {f}" for f in r.findings]
         else:
             lines.append(f"  FAILED  {r.slug:<28} {r.seconds:8.1f} s  {r.error}")
             lines.append(f"          executed notebook kept at {r.failed_notebook}")
     failed = sum(not r.ok for r in results)
     head = f"{len(results) - failed} of {len(results)} notebook(s) succeeded"
+    n_findings = sum(len(r.findings) for r in results)
+    if n_findings:
+        head += f"; {n_findings} verdict(s) differ from their notebook's expectation (findings, not failures)"
     return "\n".join([head, *lines])

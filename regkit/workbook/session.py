@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from regkit.workbook.claims import Ledger
+from regkit.workbook.claims import Claim, Ledger
 from regkit.workbook.device import resolve_device
-from regkit.workbook.figures import save_figure, set_theme
+from regkit.workbook.figures import claims_figure, save_figure, set_theme
 from regkit.workbook.paths import find_root, scratch_dir
 from regkit.workbook.seeding import seed_everything
 
@@ -59,9 +59,25 @@ class Session:
         self.figures.append(path)
         return path
 
+    @property
+    def seeds(self) -> list[int]:
+        """``seed, seed + 1, …``: as many as the profile's ``seeds`` setting (1 if it has none)."""
+        return [self.seed + k for k in range(int(self.config.get("seeds", 1)))]
+
+    def expect(self, expectations: dict[str, tuple[str, str]]) -> None:
+        """Declare the claims not expected to reproduce here: ``{id: (verdict, why)}`` (see :meth:`Ledger.expect`)."""
+        self.ledger.expect(expectations)
+
+    def record(self, id: str, statement: str, **kwargs) -> Claim:
+        """Record a claim from its evidence (see :meth:`Ledger.record`)."""
+        return self.ledger.record(id, statement, **kwargs)
+
     def finish(self) -> None:
-        """Write ``claims.json``, print the ledger, and raise if an expected claim failed."""
+        """Write ``claims.json`` and the claims figure, print the ledger and every verdict that differs
+        from the expectation. Raises only when the contract is broken (see :meth:`Ledger.check`)."""
         self.ledger.save(self.output_dir)
+        if self.ledger.claims:
+            self.savefig(claims_figure(self.ledger.claims, title=f"{self.slug} ({self.profile} profile)"), "claims")
         print(f"claims and figures in {self.output_dir}")
         self.ledger.check()
 
