@@ -15,8 +15,13 @@ SELECTED := $(if $(strip $(NB)),$(NB),$(ALL_NB))
 PFLAGS  := $(foreach p,$(PARAMS),-p $(p))
 # ALLOW_DIRTY=1 writes outputs/ from uncommitted code (an experiment; the record is marked +dirty).
 DIRTY   := $(if $(ALLOW_DIRTY),--allow-dirty,)
+# Runs are Dask tasks: WORKERS=N local worker processes (default: the cores), or SCHEDULER=tcp://host:8786.
+WORKERS   ?=
+SCHEDULER ?=
+BLOCKS    ?= 3
+DFLAGS  := $(if $(WORKERS),--workers $(WORKERS),) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
-.PHONY: help install reproduce quick test lab report compare bench clean
+.PHONY: help install reproduce quick test lab report compare bench stability clean
 
 help:
 	@echo "make reproduce [NB=slug] [PARAMS='k=v ...']  run notebooks (full profile) into outputs/, then the report"
@@ -26,7 +31,8 @@ help:
 	@echo "make report                                  outputs/REPORT.md, outputs/index.html, README table"
 	@echo "make compare [NB=slug] [PROFILE=full]         fresh run vs the committed reference (outputs/compare/)"
 	@echo "make bench                                   benchmarks into outputs/benchmarks/"
-	@echo "make -j4 reproduce                           notebooks in parallel"
+	@echo "make stability [NB=slug] [BLOCKS=3] [PROFILE=full]  rerun on held-out seed blocks; stability.json"
+	@echo "   WORKERS=N (local Dask workers, default: cores) or SCHEDULER=tcp://host:8786 with reproduce/quick/stability"
 
 # A fresh clone has no .venv: create it and install regkit with the notebook and test extras.
 $(VENV)/.installed: pyproject.toml
@@ -38,19 +44,20 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Validate slugs and parameters first, then one sub-make target per notebook (parallel under -j):
+# Validate slugs, parameters and a committed tree first; then every notebook as a Dask task:
 # a failing notebook does not stop the others; the summary at the end exits non-zero.
 reproduce: install
 	$(WB) check $(SELECTED) $(PFLAGS) --outputs $(DIRTY)
-	$(MAKE) --no-print-directory $(addprefix reproduce-,$(SELECTED))
+	-$(WB) run $(SELECTED) --profile full $(PFLAGS) $(DIRTY) $(DFLAGS)
 	$(WB) report
 	$(WB) summary $(SELECTED)
 
-reproduce-%: install
-	-$(WB) run $* --profile full $(PFLAGS) $(DIRTY)
-
 quick: install
-	$(WB) run $(SELECTED) --profile quick $(PFLAGS)
+	$(WB) run $(SELECTED) --profile quick $(PFLAGS) $(DFLAGS)
+
+stability: install
+	$(WB) stability $(SELECTED) --blocks $(BLOCKS) --profile $(PROFILE) $(PFLAGS) $(DIRTY) $(DFLAGS)
+	$(WB) report
 
 test: install
 	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
@@ -63,7 +70,7 @@ report: install
 
 compare: install
 	$(WB) check $(SELECTED) $(PFLAGS)
-	-$(WB) run $(SELECTED) --profile $(PROFILE) $(PFLAGS) --dest scratch/fresh
+	-$(WB) run $(SELECTED) --profile $(PROFILE) $(PFLAGS) --dest scratch/fresh $(DFLAGS)
 	$(WB) compare --new scratch/fresh
 
 bench: install

@@ -95,3 +95,20 @@ def test_compare_writes_side_by_side_sheets(root):
     single = plt.imread(root / "outputs" / "alpha" / "curve.png")
     assert sheet.shape[1] >= 2 * single.shape[1]
     assert (root / "outputs" / "compare" / "COMPARE.md").exists()
+
+
+def test_report_shows_stability_over_held_out_seeds(root):
+    from regkit.workbook import stability
+    from regkit.workbook.claims import load_record as load
+
+    reference = load(root / "outputs" / "alpha" / "claims.json")
+    flipped = json.loads((root / "outputs" / "alpha" / "claims.json").read_text())
+    flipped["claims"][0] = record("alpha", ["not_reproduced"])["claims"][0]
+    (root / "b1.json").write_text(json.dumps(flipped))
+    data = stability.compare_blocks("alpha", "full", reference, {1: load(root / "b1.json"), 2: reference})
+    (root / "outputs" / "alpha" / "stability.json").write_text(json.dumps(data))
+    write_report(root)
+    md = (root / "outputs" / "REPORT.md").read_text()
+    assert "unstable (not reproduced 1, reproduced 1) — FLIP reproduced ↔ not reproduced" in md
+    assert "stable 2/2" in md and "3/4 stable over 2 blocks, 1 flip(s)" in md
+    assert "<span class='flip'>" in (root / "outputs" / "index.html").read_text()

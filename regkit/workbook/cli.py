@@ -3,11 +3,15 @@
     python -m regkit.workbook list
     python -m regkit.workbook check  [SLUG ...] [-p name=value ...] [--outputs [--allow-dirty]]
     python -m regkit.workbook run    [SLUG ...] [--profile full|quick] [-p name=value ...] [--dest DIR] [--allow-dirty]
+                                     [--workers N | --scheduler tcp://host:8786]
+    python -m regkit.workbook stability [SLUG ...] [--blocks 3] [--profile full|quick] [--workers N | --scheduler ...]
     python -m regkit.workbook summary [SLUG ...]
     python -m regkit.workbook report
     python -m regkit.workbook compare [--new DIR]
 
 No slug means every notebook. ``run`` exits 1 if any notebook failed, after running the rest.
+Runs are Dask tasks (:mod:`regkit.workbook.tasks`): a LocalCluster of ``--workers`` processes
+(default: the number of cores), or the scheduler at ``--scheduler`` / ``$REGKIT_SCHEDULER``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from regkit.workbook import runner
+from regkit.workbook import runner, stability, tasks
 from regkit.workbook.compare import compare
 from regkit.workbook.paths import find_root, scratch_dir
 from regkit.workbook.report import write_report
@@ -26,20 +30,42 @@ def _parameters(items: list[str]) -> dict:
     return dict(runner.parse_parameter(item) for item in items)
 
 
+def _submit(root: Path, specs: list[tasks.RunSpec], args) -> list[runner.RunResult]:
+    """Run the specs as Dask tasks, writing each run's status and printing its line as it ends."""
+
+    def report(result: runner.RunResult) -> None:
+        if args.command == "run":
+            runner.write_status(root, result)
+        print(runner.summary([result]).split("\n", 1)[1], flush=True)
+
+    print(f"{len(specs)} run(s), profile {args.profile}: {' '.join(s.slug for s in specs)}", flush=True)
+    return tasks.submit_runs(root, specs, workers=args.workers, scheduler=args.scheduler, on_result=report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m regkit.workbook", description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=None, help="workbook checkout (default: found from cwd)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the notebooks")
-    for name in ("check", "run"):
-        p = sub.add_parser(name, help=f"{name} notebooks" if name == "run" else "validate slugs and parameters")
+    helps = {
+        "check": "validate slugs and parameters",
+        "run": "run notebooks",
+        "stability": "rerun notebooks on held-out seed blocks; write stability.json",
+    }
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text)
         p.add_argument("slugs", nargs="*")
         p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
-        if name == "run":
-            p.add_argument("--profile", default="full")
-            p.add_argument("--dest", type=Path, default=None, help="default: outputs/ (full) or scratch/<profile>/")
-        else:
+        if name == "check":
             p.add_argument("--outputs", action="store_true", help="also check that the code is committed")
+        else:
+            p.add_argument("--profile", default="full")
+            p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: the cores)")
+            p.add_argument("--scheduler", default=None, help=f"Dask scheduler address (default: ${tasks.SCHEDULER_ENV})")
+        if name == "run":
+            p.add_argument("--dest", type=Path, default=None, help="default: outputs/ (full) or scratch/<profile>/")
+        if name == "stability":
+            p.add_argument("--blocks", type=int, default=3, help="held-out seed blocks (default 3)")
         p.add_argument(
             "--allow-dirty",
             action="store_true",
@@ -69,16 +95,18 @@ def main(argv: list[str] | None = None) -> int:
             selected = runner.validate(root, args.slugs, params)
             destination = args.dest or runner.default_destination(root, args.profile)
             runner.check_traceable(root, destination, args.allow_dirty)
-            results = []
-            for slug in selected:
-                print(f"running {slug} (profile {args.profile}) ...", flush=True)
-                result = runner.run_notebook(
-                    root, slug, profile=args.profile, parameters=params, destination=destination,
-                    allow_dirty=args.allow_dirty,
-                )  # fmt: skip
-                runner.write_status(root, result)
-                results.append(result)
-                print(runner.summary([result]).split("\n", 1)[1], flush=True)
+            specs = [tasks.RunSpec(s, args.profile, params, str(destination), args.allow_dirty) for s in selected]
+            results = _submit(root, specs, args)
+            print(runner.summary(results))
+            return 0 if all(r.ok for r in results) else 1
+        elif args.command == "stability":
+            params = _parameters(args.param)
+            selected = list(runner.validate(root, args.slugs, params))
+            if args.profile == "full":  # the record goes into outputs/: the code must be committed
+                runner.check_traceable(root, root / "outputs", args.allow_dirty)
+            results = _submit(root, stability.specs(root, selected, args.blocks, args.profile, params), args)
+            for path in stability.write(root, selected, args.blocks, args.profile):
+                print(f"wrote {path.relative_to(root)}")
             print(runner.summary(results))
             return 0 if all(r.ok for r in results) else 1
         elif args.command == "summary":

@@ -4,7 +4,10 @@ all generated from the ``outputs/<slug>/claims.json`` files of the reference run
 
 Per method: "a reproduced · b inconclusive · c not reproduced of d"; per claim: its verdict and,
 for each piece of evidence, "estimate [95 % interval] (n)" beside the threshold; the claims figure
-(estimate and interval against the threshold) and the notebook's own figures.
+(estimate and interval against the threshold) and the notebook's own figures. Where
+``outputs/<slug>/stability.json`` exists (``make stability``), each claim also shows whether its
+verdict held on the held-out seed blocks — "stable k/k" or "unstable (…)", a reproduced ↔ not
+reproduced flip in red — and the method table counts the stable claims.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import html
 import re
 from pathlib import Path
 
+from regkit.workbook import stability
 from regkit.workbook.claims import Claim, Record, load_record
 
 README_START = "<!-- methods:start -->"
@@ -28,6 +32,27 @@ def collect(outputs: Path) -> list[tuple[Record, list[Path]]]:
     return found
 
 
+def stability_of(outputs: Path, slug: str) -> dict[str, dict]:
+    """Claim id → its stability entry, from ``outputs/<slug>/stability.json`` (empty if none)."""
+    path = outputs / slug / "stability.json"
+    return {c["id"]: c for c in stability.load(path)["claims"]} if path.exists() else {}
+
+
+def _stability_summary(entries: dict[str, dict]) -> str:
+    if not entries:
+        return "—"
+    stable = sum(e["stable"] for e in entries.values())
+    flips = sum(e["flip"] for e in entries.values())
+    blocks = max(e["of"] for e in entries.values())
+    return f"{stable}/{len(entries)} stable over {blocks} blocks" + (f", {flips} flip(s)" if flips else "")
+
+
+def _stability_label(entry: dict | None) -> str:
+    if entry is None:
+        return ""
+    return entry["label"] + (" — FLIP reproduced ↔ not reproduced" if entry["flip"] else "")
+
+
 def _arxiv(paper: dict) -> str:
     return f"https://arxiv.org/abs/{paper['arxiv']}"
 
@@ -36,15 +61,15 @@ def _run(record: Record) -> str:
     return f"{record.profile}, {record.device}, {record.wall_seconds:.0f} s"
 
 
-def method_table(records: list[tuple[Record, list[Path]]], link_prefix: str = "outputs/") -> str:
-    """Markdown table: slug, paper, verdict counts, profile, wall time."""
-    lines = ["| method | paper | verdicts | run |", "|---|---|---|---|"]
+def method_table(records: list[tuple[Record, list[Path]]], outputs: Path, link_prefix: str = "outputs/") -> str:
+    """Markdown table: slug, paper, verdict counts, stability over seed blocks, profile, wall time."""
+    lines = ["| method | paper | verdicts | held-out seeds | run |", "|---|---|---|---|---|"]
     for record, _ in records:
         paper = record.paper
         lines.append(
             f"| [`{record.slug}`]({link_prefix}{record.slug}/{record.slug}.ipynb) "
             f"| [{paper['title']}]({_arxiv(paper)}) ({paper.get('year', '')}) "
-            f"| {record.summary()} | {_run(record)} |"
+            f"| {record.summary()} | {_stability_summary(stability_of(outputs, record.slug))} | {_run(record)} |"
         )
     return "\n".join(lines)
 
@@ -59,13 +84,15 @@ def _verdict(claim: Claim) -> str:
     return claim.verdict + ("" if not claim.unexpected else f" (expected {claim.expected})")
 
 
-def _claims_markdown(record: Record) -> list[str]:
+def _claims_markdown(record: Record, stable: dict[str, dict]) -> list[str]:
     lines = ["| claim | verdict | paper | evidence: estimate [95 % interval] (n) vs threshold | criterion |"]
     lines.append("|---|---|---|---|---|")
     for c in record.claims:
         statement = c.statement + (f" *Note: {c.note}*" if c.note else "")
+        label = _stability_label(stable.get(c.id))
+        verdict = _verdict(c) + (f"<br>{'**' + label + '**' if 'FLIP' in label else label}" if label else "")
         lines.append(
-            f"| **{c.id}** {statement} | {_verdict(c)} | {c.paper} | {_evidence_lines(c, '<br>')} | {c.criterion} |"
+            f"| **{c.id}** {statement} | {verdict} | {c.paper} | {_evidence_lines(c, '<br>')} | {c.criterion} |"
         )
     return lines
 
@@ -79,7 +106,7 @@ def markdown_report(records: list[tuple[Record, list[Path]]], outputs: Path) -> 
         "`not_reproduced` (on the other side), `inconclusive` (the interval contains the threshold), "
         "`not_assessed`. The rule is in `regkit/workbook/evidence.py`.",
         "",
-        method_table(records, link_prefix=""),
+        method_table(records, outputs, link_prefix=""),
         "",
     ]
     for record, figures in records:
@@ -94,7 +121,7 @@ def markdown_report(records: list[tuple[Record, list[Path]]], outputs: Path) -> 
             f"regkit {record.regkit_version}, commit `{record.git_commit}`, "
             f"started {record.started}, {record.wall_seconds:.0f} s.",
             "",
-            *_claims_markdown(record),
+            *_claims_markdown(record, stability_of(outputs, record.slug)),
             "",
         ]
         lines += [f"![{f.stem}]({f.relative_to(outputs).as_posix()})" for f in figures]
@@ -107,6 +134,7 @@ _STYLE = (
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
     "vertical-align:top}th{background:#f4f4f4}.reproduced{background:#e3f6e3}"
     ".inconclusive{background:#fff4d6}.not_reproduced{background:#fde2e2}.not_assessed{background:#eee}"
+    ".flip{color:#b00000;font-weight:bold}"
     "img{max-width:100%}.ev{font-size:90%}"
 )
 
@@ -119,13 +147,14 @@ def html_report(records: list[tuple[Record, list[Path]]], outputs: Path) -> str:
         "<p>Each claim is decided from per-seed samples: <b>reproduced</b> when the whole 95&nbsp;% interval "
         "lies on the claim's side of the threshold, <b>not reproduced</b> when it lies on the other side, "
         "<b>inconclusive</b> when it contains the threshold.</p>",
-        "<table><tr><th>method</th><th>paper</th><th>verdicts</th><th>run</th></tr>",
+        "<table><tr><th>method</th><th>paper</th><th>verdicts</th><th>held-out seeds</th><th>run</th></tr>",
     ]
     for record, _ in records:
         parts.append(
             f"<tr><td><a href='#{esc(record.slug)}'><code>{esc(record.slug)}</code></a></td>"
             f"<td><a href='{_arxiv(record.paper)}'>{esc(record.paper['title'])}</a></td>"
-            f"<td>{esc(record.summary())}</td><td>{esc(_run(record))}</td></tr>"
+            f"<td>{esc(record.summary())}</td><td>{esc(_stability_summary(stability_of(outputs, record.slug)))}</td>"
+            f"<td>{esc(_run(record))}</td></tr>"
         )
     parts.append("</table>")
     for record, figures in records:
@@ -139,14 +168,21 @@ def html_report(records: list[tuple[Record, list[Path]]], outputs: Path) -> str:
             "<table><tr><th>claim</th><th>verdict</th><th>paper</th>"
             "<th>evidence: estimate [95&nbsp;% interval] (n) vs threshold</th><th>criterion</th></tr>",
         ]
+        stable = stability_of(outputs, record.slug)
         for c in record.claims:
             note = f"<br><em>Note: {esc(c.note)}</em>" if c.note else ""
+            entry = stable.get(c.id)
+            held = (
+                f"<br><span class='{'flip' if entry['flip'] else ''}'>{esc(_stability_label(entry))}</span>"
+                if entry
+                else ""
+            )
             evidence = "<br>".join(
                 f"<span class='ev {esc(e.verdict)}'>{esc(e.label)}: {esc(e.describe())}</span>" for e in c.evidence
             )
             parts.append(
                 f"<tr class='{esc(c.verdict)}'><td><b>{esc(c.id)}</b> {esc(c.statement)}{note}</td>"
-                f"<td>{esc(_verdict(c))}</td><td>{esc(c.paper)}</td><td>{evidence or '—'}</td>"
+                f"<td>{esc(_verdict(c))}{held}</td><td>{esc(c.paper)}</td><td>{evidence or '—'}</td>"
                 f"<td>{esc(c.criterion)}</td></tr>"
             )
         parts.append("</table>")
@@ -176,6 +212,6 @@ def write_report(root: Path) -> list[Path]:
     written[1].write_text(html_report(records, outputs))
     readme = root / "README.md"
     if readme.exists():
-        update_readme(readme, method_table(records))
+        update_readme(readme, method_table(records, outputs))
         written.append(readme)
     return written
