@@ -62,8 +62,10 @@ stability: install
 test: install
 	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
 
+# As root (many containers), JupyterLab refuses to start without --allow-root; LAB_ARGS adds more flags.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
 
 report: install
 	$(WB) report

@@ -97,9 +97,10 @@ def validate(root: Path, slugs: Iterable[str], parameters: dict[str, Any]) -> di
     unknown = [s for s in slugs if s not in available]
     if unknown:
         raise RunnerError(f"unknown notebook slug(s) {unknown}; available: {sorted(available)}")
+    options = {"profile": "--profile quick|full (make: PROFILE=…, or make quick)", "output_dir": "--dest DIR"}
     for name in parameters:
-        if name in ("output_dir", "profile"):
-            raise RunnerError(f"parameter {name!r} is set by the runner; use its own option")
+        if name in options:
+            raise RunnerError(f"parameter {name!r} is set by the runner; use its option {options[name]} instead")
     for slug in slugs:
         known = notebook_parameters(available[slug])
         bad = [p for p in parameters if p not in known]
