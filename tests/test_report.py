@@ -112,3 +112,16 @@ def test_report_shows_stability_over_held_out_seeds(root):
     assert "unstable (not reproduced 1, reproduced 1) — FLIP reproduced ↔ not reproduced" in md
     assert "stable 2/2" in md and "3/4 stable over 2 blocks, 1 flip(s)" in md
     assert "<span class='flip'>" in (root / "outputs" / "index.html").read_text()
+
+
+def test_report_renders_each_executed_notebook_to_html(root):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Alpha replication"), nbformat.v4.new_code_cell("1 + 1")]
+    nbformat.write(nb, root / "outputs" / "alpha" / "alpha.ipynb")
+    write_report(root)
+    page = (root / "outputs" / "alpha" / "alpha.html").read_text()
+    assert "Alpha replication" in page and "1 + 1" in page
+    assert "<a href='alpha/alpha.html'>HTML</a>" in (root / "outputs" / "index.html").read_text()
+    assert "[HTML](alpha/alpha.html)" in (root / "outputs" / "REPORT.md").read_text()

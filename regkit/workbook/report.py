@@ -115,7 +115,8 @@ def markdown_report(records: list[tuple[Record, list[Path]]], outputs: Path) -> 
             f"## `{record.slug}` — {paper['title']}",
             "",
             f"[arXiv:{paper['arxiv']}]({_arxiv(paper)}) · seeds: {', '.join(paper['seeds'])} · "
-            f"**{record.summary()}**",
+            f"**{record.summary()}** · executed notebook: [HTML]({record.slug}/{record.slug}.html), "
+            f"[ipynb]({record.slug}/{record.slug}.ipynb)",
             "",
             f"Run: profile `{record.profile}`, seed {record.seed}, device `{record.device}`, "
             f"regkit {record.regkit_version}, commit `{record.git_commit}`, "
@@ -164,7 +165,8 @@ def html_report(records: list[tuple[Record, list[Path]]], outputs: Path) -> str:
             f"<p><a href='{_arxiv(record.paper)}'>arXiv:{esc(record.paper['arxiv'])}</a> · "
             f"<b>{esc(record.summary())}</b> · profile {esc(record.profile)}, seed {record.seed}, "
             f"device {esc(record.device)}, commit <code>{esc(str(record.git_commit))}</code>, "
-            f"{record.wall_seconds:.0f} s · <a href='{slug}/{slug}.ipynb'>executed notebook</a></p>",
+            f"{record.wall_seconds:.0f} s · executed notebook: <a href='{slug}/{slug}.html'>HTML</a>, "
+            f"<a href='{slug}/{slug}.ipynb'>ipynb</a></p>",
             "<table><tr><th>claim</th><th>verdict</th><th>paper</th>"
             "<th>evidence: estimate [95&nbsp;% interval] (n) vs threshold</th><th>criterion</th></tr>",
         ]
@@ -202,10 +204,33 @@ def update_readme(readme: Path, table: str) -> bool:
     return new != text
 
 
+def render_notebooks(outputs: Path) -> list[Path]:
+    """Render each executed reference notebook ``outputs/<slug>/<slug>.ipynb`` to ``<slug>.html`` (nbconvert),
+    so that the report page opens it without Jupyter; an HTML newer than its notebook is kept."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = None
+    written = []
+    for notebook in sorted(outputs.glob("*/*.ipynb")):
+        if notebook.stem != notebook.parent.name:
+            continue
+        target = notebook.with_suffix(".html")
+        if target.exists() and target.stat().st_mtime >= notebook.stat().st_mtime:
+            continue
+        exporter = exporter or HTMLExporter(template_name="lab")
+        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+        target.write_text(body)
+        written.append(target)
+    return written
+
+
 def write_report(root: Path) -> list[Path]:
-    """Write REPORT.md and index.html into ``outputs/`` and refresh the README table."""
+    """Render the executed notebooks to HTML, write REPORT.md and index.html into ``outputs/`` and refresh
+    the README table."""
     outputs = root / "outputs"
     outputs.mkdir(exist_ok=True)
+    rendered = render_notebooks(outputs)
     records = collect(outputs)
     written = [outputs / "REPORT.md", outputs / "index.html"]
     written[0].write_text(markdown_report(records, outputs))
@@ -214,4 +239,4 @@ def write_report(root: Path) -> list[Path]:
     if readme.exists():
         update_readme(readme, method_table(records, outputs))
         written.append(readme)
-    return written
+    return written + rendered
