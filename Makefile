@@ -14,7 +14,7 @@ ALL_NB  := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 SELECTED := $(if $(strip $(NB)),$(NB),$(ALL_NB))
 PFLAGS  := $(foreach p,$(PARAMS),-p $(p))
 
-.PHONY: help install reproduce quick test lab report compare bench clean
+.PHONY: help install reproduce quick test lab report compare bench gpu-check clean
 
 help:
 	@echo "make reproduce [NB=slug] [PARAMS='k=v ...']  run notebooks (full profile) into outputs/, then the report"
@@ -24,6 +24,7 @@ help:
 	@echo "make report                                  outputs/REPORT.md, outputs/index.html, README table"
 	@echo "make compare [NB=slug] [PROFILE=full]         fresh run vs the committed reference (outputs/compare/)"
 	@echo "make bench                                   benchmarks into outputs/benchmarks/"
+	@echo "make gpu-check                               tests, CE/Sinkhorn benchmarks and 2 notebooks on CUDA (<= 8 min)"
 	@echo "make -j4 reproduce                           notebooks in parallel"
 
 # A fresh clone has no .venv: create it and install regkit with the notebook and test extras.
@@ -67,6 +68,11 @@ compare: install
 bench: install
 	@mkdir -p outputs/benchmarks
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+# Needs an NVIDIA GPU and a CUDA build of torch (e.g. TORCH="torch==2.13.0 --index-url ..."); exits 2 without CUDA.
+gpu-check: install
+	@mkdir -p outputs/benchmarks
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf scratch outputs/compare .pytest_cache
