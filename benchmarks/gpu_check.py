@@ -3,7 +3,9 @@
 Stages, each with its own time budget inside a global deadline (a stage that runs out is
 stopped and reported, the next one still runs):
 
-1. ``tests``: the unit tests (``tests/``, notebooks excluded) with CUDA available.
+1. ``tests``: the unit tests (``tests/``, notebooks excluded) with CUDA available; the
+   tests taking the ``device`` fixture (``tests/test_devices.py``: every family's methods,
+   values and gradients vs the CPU) then run on ``cuda`` too.
 2. ``cross_entropy``: the loss of a linear classifier, forward + backward, N = 8192 tokens,
    d = 2048, V ∈ {32k, 128k, 256k}, bfloat16 and float32, for naive
    ``F.cross_entropy(h @ W.T, y)``, :func:`regkit.losses.linear_cross_entropy`, torch's
