@@ -21,7 +21,7 @@ SCHEDULER ?=
 BLOCKS    ?= 3
 DFLAGS  := $(if $(WORKERS),--workers $(WORKERS),) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
-.PHONY: help install reproduce quick test lab report compare bench stability clean
+.PHONY: help install reproduce quick test lab report compare bench stability gpu-check clean
 
 help:
 	@echo "make reproduce [NB=slug] [PARAMS='k=v ...']  run notebooks (full profile) into outputs/, then the report"
@@ -32,6 +32,7 @@ help:
 	@echo "make compare [NB=slug] [PROFILE=full]         fresh run vs the committed reference (outputs/compare/)"
 	@echo "make bench                                   benchmarks into outputs/benchmarks/"
 	@echo "make stability [NB=slug] [BLOCKS=3] [PROFILE=full]  rerun on held-out seed blocks; stability.json"
+	@echo "make gpu-check                               tests, CE/Sinkhorn benchmarks and 2 notebooks on CUDA (<= 8 min)"
 	@echo "   WORKERS=N (local Dask workers, default: cores) or SCHEDULER=tcp://host:8786 with reproduce/quick/stability"
 
 # A fresh clone has no .venv: create it and install regkit with the notebook and test extras.
@@ -78,6 +79,11 @@ compare: install
 bench: install
 	@mkdir -p outputs/benchmarks
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script; done
+
+# Needs an NVIDIA GPU and a CUDA build of torch (e.g. TORCH="torch==2.13.0 --index-url ..."); exits 2 without CUDA.
+gpu-check: install
+	@mkdir -p outputs/benchmarks
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf scratch outputs/compare .pytest_cache

@@ -6,6 +6,7 @@ from regkit.losses.linear_cross_entropy import LinearCrossEntropyStats, linear_c
 from regkit.losses.pass_at_n import coverage_gradient_factor, pass_at_n_loss
 from regkit.losses.robust import focal_loss, gce_loss, label_smoothing_loss, mae_loss, sce_loss
 from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_entropy
+from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
     "ALDRKLLoss",
@@ -24,4 +25,5 @@ __all__ = [
     "sce_loss",
     "stablemax",
     "stablemax_cross_entropy",
+    "vocab_parallel_linear_cross_entropy",
 ]

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regkit._checks import check_finite, check_probability, check_range, check_tensor
+from regkit.distributed import sync_rows
 
 __all__ = ["ELRLoss", "elr_loss"]
 
@@ -107,6 +108,8 @@ class ELRLoss(nn.Module):
 
     The targets (buffer ``targets``, ``(N, C)``, starting at zero) are updated on every call
     in training mode and left alone in eval mode. Move the module with ``.to(device)``.
+    Under ``torch.distributed`` every update is exchanged between the ranks
+    (:func:`regkit.distributed.sync_rows`), so all ranks hold the same targets.
 
     Example::
 
@@ -147,6 +150,7 @@ class ELRLoss(nn.Module):
         probs = _clamped_softmax(logits.detach(), self.clamp).to(self.targets.dtype)
         probs = probs / probs.sum(dim=1, keepdim=True)
         self.targets[index] = self.beta * self.targets[index] + (1.0 - self.beta) * probs
+        sync_rows(self.targets, index)  # under torch.distributed: every rank's rows (regkit.distributed)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Mean ELR loss of a batch; ``index`` gives each row's position in the training set."""

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regkit._checks import check_range, check_tensor
+from regkit.distributed import sync_rows
 
 __all__ = ["ALDRKLLoss", "ldr_kl_loss"]
 
@@ -86,6 +87,9 @@ class ALDRKLLoss(nn.Module):
         lam0: the reference :math:`\\lambda_0`.
         alpha: strength :math:`\\alpha > 0` of the pull toward :math:`\\lambda_0`.
         margin: :math:`c`.
+
+    Under ``torch.distributed`` the updated :math:`\\lambda_i` are exchanged between the ranks
+    (:func:`regkit.distributed.sync_rows`), so every rank holds every example's value.
     """
 
     def __init__(self, num_examples: int, num_classes: int, *, lam0: float = 1.0, alpha: float = 2.0,
@@ -105,6 +109,7 @@ class ALDRKLLoss(nn.Module):
             q = q / q.sum(1, keepdim=True)
             kl = (q * torch.log(k * q)).sum(1)
             self.lam[index] = self.lam0 * (1 - kl / (self.alpha * math.log(k)))
+            sync_rows(self.lam, index)  # under torch.distributed: every rank's rows (regkit.distributed)
         lam = self.lam[index]
         penalty = -0.5 * self.alpha * math.log(k) / self.lam0 * (lam - self.lam0) ** 2
         delta = _margins(scores, labels, self.margin)

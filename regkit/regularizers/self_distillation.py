@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from regkit._checks import check_probability, check_range, check_tensor
+from regkit.distributed import sync_rows
 
 __all__ = ["PSKD", "soft_cross_entropy"]
 
@@ -38,6 +39,9 @@ class PSKD:
         num_classes: K.
         epochs: T, the total number of epochs.
         alpha_T: the final weight :math:`\\alpha_T \\in [0, 1]` of the self-teacher (0.8 in the paper).
+
+    Under ``torch.distributed`` :meth:`record` exchanges the recorded rows between the ranks
+    (:func:`regkit.distributed.sync_rows`), so every rank holds every example's prediction.
     """
 
     def __init__(self, num_examples: int, num_classes: int, epochs: int, alpha_T: float = 0.8, device=None):
@@ -66,6 +70,7 @@ class PSKD:
     def record(self, index: torch.Tensor, logits: torch.Tensor) -> None:
         """Save this epoch's predictions of a batch (used as the teacher next epoch)."""
         self.current[index] = logits.softmax(1).to(self.current.dtype)
+        sync_rows(self.current, index)  # under torch.distributed: every rank's rows (regkit.distributed)
 
     def end_epoch(self) -> None:
         """This epoch's predictions become the teacher of the next."""

@@ -1,0 +1,180 @@
+"""Device parity of every family: each public method computed on ``device`` (the CPU always,
+CUDA when available; the ``device`` fixture of conftest.py) equals its float64 CPU result,
+value and gradients, and returns tensors on that device.
+
+On the CPU these are smoke tests; on a GPU (``make gpu-check``) they check that nothing
+silently falls back to, or mixes in, the CPU and that the kernels agree to 1e-9.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from regkit.divergences import DIVERGENCES, f_divergence, f_dpo_loss
+from regkit.losses import (
+    ALDRKLLoss,
+    ELRLoss,
+    elr_loss,
+    focal_loss,
+    gce_loss,
+    label_smoothing_loss,
+    ldr_kl_loss,
+    linear_cross_entropy,
+    mae_loss,
+    pass_at_n_loss,
+    sce_loss,
+    stablemax_cross_entropy,
+)
+from regkit.optim import Lion, OrthoGrad
+from regkit.ot import (
+    monge_gap,
+    sinkhorn,
+    sinkhorn_divergence,
+    sinkhorn_newton_sparse,
+    sparsity_constrained_ot,
+    sqeuclidean,
+)
+from regkit.regularizers import PSKD, cutmix, cutout, mixup, soft_cross_entropy
+from regkit.rl import group_advantages, grpo_loss, reinforce_loss, token_entropy
+
+B, C = 6, 5
+TOL = {"rtol": 1e-9, "atol": 1e-10}
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _logits(seed: int = 0, shape=(B, C)) -> torch.Tensor:
+    return torch.randn(*shape, generator=_gen(seed), dtype=torch.float64)
+
+
+def _labels(seed: int = 1, n: int = B, k: int = C) -> torch.Tensor:
+    return torch.randint(0, k, (n,), generator=_gen(seed))
+
+
+def _flat(out) -> torch.Tensor:
+    """A tensor output, or the tensors of a tuple/result flattened and concatenated."""
+    if isinstance(out, torch.Tensor):
+        return out
+    return torch.cat([torch.as_tensor(o).reshape(-1) for o in out if isinstance(o, torch.Tensor)])
+
+
+def _parity(fn, *inputs, device):
+    """``fn`` on CPU copies and on ``device`` copies of ``inputs``: equal outputs and input gradients."""
+    copies = []
+    for target in ("cpu", device):
+        copies.append([x.detach().clone().to(target).requires_grad_(x.is_floating_point())
+                       if isinstance(x, torch.Tensor) else x for x in inputs])
+    expected, ours = _flat(fn(*copies[0])), _flat(fn(*copies[1]))
+    assert ours.device.type == device.type
+    torch.testing.assert_close(ours.detach().cpu(), expected.detach(), **TOL)
+    if expected.requires_grad:
+        expected.sum().backward()
+        ours.sum().backward()
+        for reference, value in zip(copies[0], copies[1]):
+            if isinstance(reference, torch.Tensor) and reference.grad is not None:
+                torch.testing.assert_close(value.grad.cpu(), reference.grad, **TOL)
+
+
+CASES = {
+    # losses
+    "elr_loss": lambda: (elr_loss, _logits(), _labels(), torch.softmax(_logits(2), 1)),
+    "gce_loss": lambda: (gce_loss, _logits(), _labels()),
+    "sce_loss": lambda: (sce_loss, _logits(), _labels()),
+    "mae_loss": lambda: (mae_loss, _logits(), _labels()),
+    "focal_loss": lambda: (focal_loss, _logits(), _labels()),
+    "label_smoothing_loss": lambda: (label_smoothing_loss, _logits(), _labels()),
+    "ldr_kl_loss": lambda: (ldr_kl_loss, _logits(), _labels()),
+    "stablemax_cross_entropy": lambda: (stablemax_cross_entropy, _logits(), _labels()),
+    "pass_at_n_loss": lambda: (lambda z, y: pass_at_n_loss(z, y, 4), _logits(), _labels()),
+    "linear_cross_entropy": lambda: (
+        lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3,
+                                             filter_eps=None),
+        _logits(0, (7, 3)), _logits(1, (11, 3)), _labels(2, 7, 11)),
+    # regularizers
+    "soft_cross_entropy": lambda: (soft_cross_entropy, _logits(), torch.softmax(_logits(2), 1)),
+    "mixup": lambda: (lambda x, y: mixup(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4)), _labels()),
+    "cutmix": lambda: (lambda x, y: cutmix(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4, 4)), _labels()),
+    "cutout": lambda: (lambda x, y: cutout(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4, 4)), _labels()),
+    # divergences
+    **{f"f_divergence_{name}": (lambda name=name: (
+        lambda p, q: f_divergence(p, q, name, input="logits"), _logits(0), _logits(1)))
+       for name in DIVERGENCES},
+    "f_dpo_loss": lambda: (f_dpo_loss, *(-_logits(i, (B,)).abs() for i in range(4))),
+    # rl
+    "grpo_loss": lambda: (grpo_loss, -_logits(0).abs(), -_logits(1).abs(), _logits(2, (B,)), _logits(3) > -0.5),
+    "reinforce_loss": lambda: (reinforce_loss, -_logits(0).abs(), _logits(1, (B,)), _logits(3) > -0.5),
+    "token_entropy": lambda: (token_entropy, _logits(0, (2, B, C))),
+    "group_advantages": lambda: (group_advantages, _logits(0, (3, 4))),
+    # ot
+    "sinkhorn": lambda: (lambda x, y: sinkhorn(None, None, sqeuclidean(x, y), 0.1, tol=1e-9).regularized_cost,
+                         _logits(0, (9, 2)), _logits(1, (7, 2))),
+    "sinkhorn_newton_sparse": lambda: (
+        lambda x, y: sinkhorn_newton_sparse(None, None, sqeuclidean(x, y), 0.1, tol=1e-9).f,
+        _logits(0, (9, 2)), _logits(1, (9, 2))),
+    "sinkhorn_divergence": lambda: (lambda x, y: sinkhorn_divergence(x, y, 0.1, tol=1e-9),
+                                    _logits(0, (9, 2)), _logits(1, (7, 2))),
+    "sparsity_constrained_ot": lambda: (
+        lambda x, y: sparsity_constrained_ot(None, None, sqeuclidean(x, y), 3, 1.0, solver="torch", tol=1e-12).plan,
+        _logits(0, (6, 2)), _logits(1, (6, 2))),
+    "monge_gap": lambda: (lambda x, m: monge_gap(x, m, 0.1, tol=1e-9), _logits(0, (8, 2)), _logits(1, (8, 2))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_function_parity(name, device):
+    fn, *inputs = CASES[name]()
+    _parity(fn, *inputs, device=device)
+
+
+def _stateful_run(method: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three steps of a linear model with a stateful loss; final weights and state."""
+    x, y = _logits(0, (12, 3)).to(device), _labels(1, 12).to(device)
+    weight = (0.3 * _logits(5, (C, 3))).to(device).requires_grad_()
+    if method == "elr":
+        criterion = ELRLoss(12, C).double().to(device)
+    elif method == "aldr":
+        criterion = ALDRKLLoss(12, C).double().to(device)
+    else:
+        criterion = PSKD(12, C, epochs=3, device=device)
+        criterion.previous, criterion.current = criterion.previous.double(), criterion.current.double()
+    for step in range(3):
+        index = torch.arange(12, device=device)[step % 2::2]
+        logits = x[index] @ weight.T
+        if method == "pskd":
+            loss = soft_cross_entropy(logits, criterion.targets(y[index], index, step))
+            criterion.record(index, logits)
+            criterion.end_epoch()
+        else:
+            loss = criterion(logits, y[index], index)
+        (grad,) = torch.autograd.grad(loss, weight)
+        with torch.no_grad():
+            weight -= 0.5 * grad
+    state = {"elr": lambda: criterion.targets, "aldr": lambda: criterion.lam, "pskd": lambda: criterion.previous}
+    return weight.detach(), state[method]()
+
+
+@pytest.mark.parametrize("method", ["elr", "aldr", "pskd"])
+def test_stateful_parity(method, device):
+    weight, state = _stateful_run(method, device)
+    assert weight.device.type == device.type and state.device.type == device.type
+    reference = _stateful_run(method, torch.device("cpu"))
+    torch.testing.assert_close(weight.cpu(), reference[0], **TOL)
+    torch.testing.assert_close(state.cpu(), reference[1], **TOL)
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "orthograd"])
+def test_optimizer_parity(optimizer, device):
+    def run(target):
+        param = _logits(0, (4, 3)).to(target).requires_grad_()
+        opt = Lion([param], lr=0.1, weight_decay=0.01) if optimizer == "lion" else OrthoGrad([param], lr=0.1)
+        for step in range(3):
+            param.grad = _logits(step + 1, (4, 3)).to(target)
+            opt.step()
+        return param.detach()
+
+    ours = run(device)
+    assert ours.device.type == device.type
+    torch.testing.assert_close(ours.cpu(), run("cpu"), **TOL)
