@@ -86,12 +86,12 @@ def load_digits(*, test_size: float = 0.25, split_seed: int = 0, dtype: torch.dt
 
     With the defaults: 1,347 training and 450 test examples.
     """
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
     test_size = check_number("test_size", test_size, low=0, high=1, low_open=True, high_open=True)
     split_seed = check_number("split_seed", split_seed, low=0, integer=True)
     _check_dtype(dtype)
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
     x, y = sklearn_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(
         x.astype(np.float64), y, test_size=test_size, random_state=split_seed, stratify=y
