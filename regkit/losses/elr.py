@@ -165,6 +165,11 @@ class ELRLoss(nn.Module):
         """Temporal-ensemble step :math:`t_i \\leftarrow \\beta t_i + (1-\\beta)\\,\\hat p_i / \\|\\hat p_i\\|_1`."""
         check_tensor("logits", logits, ndim=2, floating=True)
         check_finite("logits", logits)
+        index = as_labels("index", index, ndim=1)
+        check_range("index", index, 0, self.targets.shape[0])
+        if index.shape[0] != logits.shape[0] or logits.shape[1] != self.targets.shape[1]:
+            raise ValueError(f"logits must be ({index.shape[0]}, {self.targets.shape[1]}) for index of shape "
+                             f"{tuple(index.shape)}, got {tuple(logits.shape)}")
         probs = _clamped_softmax(upcast_half(logits.detach()), self.clamp).to(self.targets.dtype)
         probs = probs / probs.sum(dim=1, keepdim=True)
         self.targets[index] = self.beta * self.targets[index] + (1.0 - self.beta) * probs
