@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 
@@ -44,3 +47,149 @@ def check_probability(name: str, value: float, *, low_open: bool = False, high_o
         interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
         raise ValueError(f"{name} must lie in {interval}, got {value}")
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared rules of the losses, divergences, RL objectives, optimizers, regularizers and data
+# (issue 12): one reduction rule, one label rule, one mask rule, one half-precision rule, and
+# scalar arguments checked with a message that names the argument, its value and the range.
+# ---------------------------------------------------------------------------------------------
+
+#: The reductions every loss accepts.
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Check that an enumerated argument is one of ``choices``; ``ValueError`` naming it otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of the valid values, got {value!r}; valid: {', '.join(map(str, choices))}")
+    return value
+
+
+def check_reduction(reduction: str) -> str:
+    """Check ``reduction`` against :data:`REDUCTIONS` (``"none"``, ``"mean"`` or ``"sum"``)."""
+    return check_choice("reduction", reduction, REDUCTIONS)
+
+
+def apply_reduction(losses: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``losses`` itself (``"none"``), their mean or their sum; the one reduction rule of all losses."""
+    check_reduction(reduction)
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+def check_number(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> float | int:
+    """Check a scalar argument: a real number (an integer if ``integer``), not NaN, inside the
+    interval from ``low`` to ``high`` (closed unless ``low_open``/``high_open``; ``None`` is unbounded
+    and then excludes ±inf). Returns it as ``float`` (or ``int``).
+
+    Raises:
+        ValueError: naming ``name``, the value and the valid range.
+    """
+    kind = "an integer" if integer else "a real number"
+    interval = ("(" if low_open or low is None else "[") + ("-inf" if low is None else f"{low:g}") + ", "
+    interval += ("inf" if high is None else f"{high:g}") + (")" if high_open or high is None else "]")
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+        integer and not (isinstance(value, numbers.Integral) or float(value).is_integer())
+    ):
+        raise ValueError(f"{name} must be {kind} in {interval}, got {value!r}")
+    number = float(value)
+    ok = not math.isnan(number)
+    ok = ok and (math.isfinite(number) or (low is not None and high is not None and not integer))
+    if low is not None:
+        ok = ok and (number > low if low_open else number >= low)
+    if high is not None:
+        ok = ok and (number < high if high_open else number <= high)
+    if not ok:
+        raise ValueError(f"{name} must be {kind} in {interval}, got {value!r}")
+    return int(number) if integer else number
+
+
+def as_labels(name: str, value, *, ndim: int | None = None) -> torch.Tensor:
+    """The label rule: class ids are a tensor of any integer dtype and are used as int64.
+
+    ``bool`` is rejected, because a bool tensor is not a list of class ids; ``uint8`` (which
+    torch would treat as a boolean mask when indexing) and the other integer dtypes are
+    converted to int64, so they give what ``F.cross_entropy`` gives on the same ids.
+
+    Raises:
+        TypeError: ``value`` is not a tensor.
+        ValueError: bool, floating or complex dtype, or not ``ndim`` dimensions.
+    """
+    check_tensor(name, value, ndim=ndim)
+    if value.dtype == torch.bool or value.is_floating_point() or value.is_complex():
+        raise ValueError(
+            f"{name} must hold integer class ids (any integer dtype, used as int64; bool is rejected), "
+            f"got dtype {value.dtype}"
+        )
+    return value.long()
+
+
+def as_mask(name: str, mask, shape) -> torch.Tensor:
+    """The mask rule: a validity mask is ``bool`` or numeric with entries 0/1 only; returned as
+    ``bool``. Callers select with ``torch.where`` on it *before* any arithmetic, so a padded
+    position never reaches a value or a gradient, whatever it holds.
+
+    Raises:
+        ValueError: wrong shape, or a numeric mask with an entry other than 0 and 1.
+    """
+    check_tensor(name, mask)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(mask.shape)}")
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.is_complex() or bool(((mask != 0) & (mask != 1)).any()):
+        raise ValueError(f"{name} must be bool or hold only 0 and 1, got dtype {mask.dtype} with other entries")
+    return mask != 0
+
+
+def check_logits(name: str, value, *, ndim: int | None = None) -> torch.Tensor:
+    """Check logits along the last dimension: floating, no NaN, no +inf, and at least one
+    finite entry per row (−inf is a masked entry and is allowed). One device sync.
+
+    Raises:
+        ValueError: naming ``name`` and what is wrong.
+    """
+    check_tensor(name, value, ndim=ndim, floating=True)
+    if value.numel():
+        flags = torch.stack([(value.isnan() | (value == torch.inf)).any(), (value == -torch.inf).all(-1).any()])
+        nan_or_inf, masked_row = flags.tolist()
+        if nan_or_inf:
+            raise ValueError(f"{name} has NaN or +inf entries (−inf, a masked entry, is allowed)")
+        if masked_row:
+            raise ValueError(f"{name} has a row whose entries are all −inf (every class masked)")
+    return value
+
+
+def upcast_half(value: torch.Tensor) -> torch.Tensor:
+    """The half-precision rule: float16/bfloat16 tensors are computed in float32 (results are
+    cast back to the input dtype by the caller); other dtypes are returned unchanged."""
+    return value.float() if value.dtype in (torch.float16, torch.bfloat16) else value
+
+
+def check_logits_and_labels(logits, labels) -> torch.Tensor:
+    """The classification-loss check: logits ``(B, K)`` by :func:`check_logits` (−inf masks a
+    class), labels ``(B,)`` by :func:`as_labels`, each in ``[0, K)``. Returns the int64 labels.
+
+    Raises:
+        ValueError: naming ``logits`` or ``labels``.
+    """
+    check_logits("logits", logits, ndim=2)
+    labels = as_labels("labels", labels, ndim=1)
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"labels must have {logits.shape[0]} entries (rows of logits), got {labels.shape[0]}")
+    return check_range("labels", labels, 0, logits.shape[1])

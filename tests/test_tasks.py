@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_runner import BAD, GOOD, make_notebook
 
 from regkit.workbook import stability, tasks
 from regkit.workbook.claims import load_record
 from regkit.workbook.cli import main
-from tests.test_runner import BAD, GOOD, make_notebook
 
 SEEDY_BLOCKS = """
 import regkit.workbook as wb

@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import torch
 
-from regkit._checks import check_probability, check_range, check_tensor
+from regkit._checks import as_labels, check_number, check_probability, check_range
 
 #: The MNIST pair flips used in the literature (2→7, 3→8, 5↔6, 7→1): similar-looking digits.
 MNIST_PAIR_FLIPS: dict[int, int] = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
 
 
-def _check_labels(labels, num_classes: int) -> None:
-    check_tensor("labels", labels, ndim=1, floating=False)
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+def _check_labels(labels, num_classes: int) -> torch.Tensor:
+    """Labels as int64 (any integer dtype; bool rejected), checked against ``num_classes``."""
+    labels = as_labels("labels", labels, ndim=1)
+    check_number("num_classes", num_classes, low=2, integer=True)
     check_range("labels", labels, 0, num_classes)
+    return labels
 
 
 def symmetric_noise(
     labels: torch.Tensor, rate: float, num_classes: int, *, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip exactly ``round(rate * n)`` labels, each to a uniformly drawn different class."""
-    _check_labels(labels, num_classes)
+    labels = _check_labels(labels, num_classes)
+    num_classes = int(num_classes)
     check_probability("rate", rate)
     n = labels.shape[0]
     flipped = torch.randperm(n, generator=generator)[: round(rate * n)]
@@ -55,7 +57,8 @@ def asymmetric_noise(
     ``flips`` defaults to the cyclic map ``c → (c + 1) mod C`` (every class is a source, so
     the overall rate is ``rate`` up to rounding). Sources are chosen on the clean labels.
     """
-    _check_labels(labels, num_classes)
+    labels = _check_labels(labels, num_classes)
+    num_classes = int(num_classes)
     check_probability("rate", rate)
     if flips is None:
         flips = {c: (c + 1) % num_classes for c in range(num_classes)}

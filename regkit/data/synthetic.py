@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from regkit._checks import check_finite, check_number, check_tensor
 from regkit.data.datasets import Dataset
 
 __all__ = ["gaussian_clusters", "modular_addition", "zipf_bigram_corpus"]
@@ -20,10 +21,8 @@ __all__ = ["gaussian_clusters", "modular_addition", "zipf_bigram_corpus"]
 
 def modular_addition(p: int, train_fraction: float, generator: torch.Generator) -> Dataset:
     """All ``p²`` pairs, a random ``train_fraction`` of them for training."""
-    if p < 2:
-        raise ValueError(f"p must be at least 2, got {p}")
-    if not 0 < train_fraction < 1:
-        raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
+    p = check_number("p", p, low=2, integer=True)
+    train_fraction = check_number("train_fraction", train_fraction, low=0, high=1, low_open=True, high_open=True)
     a, b = torch.cartesian_prod(torch.arange(p), torch.arange(p)).T
     x = torch.cat([torch.nn.functional.one_hot(a, p), torch.nn.functional.one_hot(b, p)], 1).float()
     y = (a + b) % p
@@ -38,8 +37,11 @@ def gaussian_clusters(
 ) -> Dataset:
     """``x = μ_y + noise · ε`` with ``means`` ``(K, d)`` (e.g. ``randn(K, d) / √d``), ``ε ~ N(0, I/d)``,
     balanced labels."""
-    if noise < 0:
-        raise ValueError(f"noise must be non-negative, got {noise}")
+    n_train = check_number("n_train", n_train, low=1, integer=True)
+    n_test = check_number("n_test", n_test, low=1, integer=True)
+    noise = check_number("noise", noise, low=0)
+    check_tensor("means", means, ndim=2, floating=True)
+    check_finite("means", means)
     classes, dim = means.shape
 
     def draw(n):
@@ -56,8 +58,10 @@ def zipf_bigram_corpus(
     vocab: int, length: int, generator: torch.Generator, *, exponent: float = 1.1, multiplier: int = 31
 ) -> torch.Tensor:
     """A ``(length,)`` int64 token stream; ``P(r) ∝ (r + 1)^-exponent`` over ranks ``r < vocab``."""
-    if vocab < 2 or length < 2:
-        raise ValueError(f"vocab and length must be at least 2, got {vocab}, {length}")
+    vocab = check_number("vocab", vocab, low=2, integer=True)
+    length = check_number("length", length, low=2, integer=True)
+    exponent = check_number("exponent", exponent, low=0)
+    multiplier = check_number("multiplier", multiplier, low=1, integer=True)
     ranks = torch.multinomial(
         torch.arange(1, vocab + 1, dtype=torch.float64) ** -exponent, length, replacement=True, generator=generator
     )

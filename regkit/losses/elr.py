@@ -31,7 +31,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regkit._checks import check_finite, check_probability, check_range, check_tensor
+from regkit._checks import (
+    apply_reduction,
+    as_labels,
+    check_finite,
+    check_number,
+    check_range,
+    check_reduction,
+    check_tensor,
+    upcast_half,
+)
 from regkit.distributed import sync_rows
 
 __all__ = ["ELRLoss", "elr_loss"]
@@ -41,9 +50,9 @@ def _clamped_softmax(logits: torch.Tensor, clamp: float) -> torch.Tensor:
     return logits.softmax(dim=1).clamp(clamp, 1.0 - clamp)
 
 
-def _check_batch(logits, labels) -> None:
+def _check_batch(logits, labels) -> torch.Tensor:
     check_tensor("logits", logits, ndim=2, floating=True)
-    check_tensor("labels", labels, ndim=1, floating=False)
+    labels = as_labels("labels", labels, ndim=1)
     if labels.shape[0] != logits.shape[0]:
         raise ValueError(
             f"labels must have one entry per row of logits: labels has shape {tuple(labels.shape)}, "
@@ -51,6 +60,11 @@ def _check_batch(logits, labels) -> None:
         )
     check_finite("logits", logits)
     check_range("labels", labels, 0, logits.shape[1])
+    return labels
+
+
+def _check_clamp(clamp) -> float:
+    return check_number("clamp", clamp, low=0, high=0.5, high_open=True)
 
 
 def elr_loss(
@@ -74,26 +88,29 @@ def elr_loss(
             treated as constants.
         lam: weight :math:`\lambda \ge 0` of the regularizer.
         clamp: :math:`\delta` in the clamp of the softmax to ``[δ, 1 − δ]``.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-example ``(B,)``).
+        reduction: ``"none"`` (per-example ``(B,)``), ``"mean"`` or ``"sum"``.
+
+    Returns:
+        the loss in the logits' dtype (float16/bfloat16 computed in float32).
+
+    Raises:
+        ValueError: naming the argument: shapes, dtypes, non-finite logits or targets,
+            labels outside ``[0, C)``, ``lam`` < 0, ``clamp`` outside ``[0, 0.5)``, ``reduction``.
     """
-    _check_batch(logits, labels)
+    labels = _check_batch(logits, labels)
     check_tensor("targets", targets, ndim=2, floating=True)
     if targets.shape != logits.shape:
         raise ValueError(f"targets must have the shape of logits {tuple(logits.shape)}, got {tuple(targets.shape)}")
-    if lam < 0:
-        raise ValueError(f"lam must be non-negative, got {lam}")
-    check_probability("clamp", clamp, high_open=True)
-    probs = _clamped_softmax(logits, clamp)
-    per_example = F.cross_entropy(logits, labels, reduction="none") + lam * torch.log1p(
-        -(targets.detach() * probs).sum(dim=1)
+    check_finite("targets", targets)
+    lam = check_number("lam", lam, low=0)
+    clamp = _check_clamp(clamp)
+    check_reduction(reduction)
+    z = upcast_half(logits)
+    probs = _clamped_softmax(z, clamp)
+    per_example = F.cross_entropy(z, labels, reduction="none") + lam * torch.log1p(
+        -(upcast_half(targets).detach() * probs).sum(dim=1)
     )
-    if reduction == "mean":
-        return per_example.mean()
-    if reduction == "sum":
-        return per_example.sum()
-    if reduction == "none":
-        return per_example
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return apply_reduction(per_example, reduction).to(logits.dtype)
 
 
 class ELRLoss(nn.Module):
@@ -104,7 +121,11 @@ class ELRLoss(nn.Module):
         num_classes: number of classes :math:`C`.
         lam: regularization weight :math:`\lambda` (3 in the paper's CIFAR-10 setting).
         beta: momentum :math:`\beta \in [0, 1)` of the temporal ensemble (0.7 for CIFAR-10).
-        clamp: :math:`\delta` of the softmax clamp.
+        clamp: :math:`\delta \in [0, 0.5)` of the softmax clamp.
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"`` of the batch losses.
+
+    Non-finite logits are rejected before the targets are updated, so one bad batch cannot
+    poison the state; a constant (e.g. all-zero) row updates its target toward uniform.
 
     The targets (buffer ``targets``, ``(N, C)``, starting at zero) are updated on every call
     in training mode and left alone in eval mode. Move the module with ``.to(device)``.
@@ -127,17 +148,15 @@ class ELRLoss(nn.Module):
         lam: float = 3.0,
         beta: float = 0.7,
         clamp: float = 1e-4,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
-        if int(num_examples) < 1:
-            raise ValueError(f"num_examples must be a positive integer, got {num_examples}")
-        if int(num_classes) < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        if lam < 0:
-            raise ValueError(f"lam must be non-negative, got {lam}")
-        self.lam = float(lam)
-        self.beta = check_probability("beta", beta, high_open=True)
-        self.clamp = check_probability("clamp", clamp, high_open=True)
+        num_examples = check_number("num_examples", num_examples, low=1, integer=True)
+        num_classes = check_number("num_classes", num_classes, low=2, integer=True)
+        self.lam = check_number("lam", lam, low=0)
+        self.beta = check_number("beta", beta, low=0, high=1, high_open=True)
+        self.clamp = _check_clamp(clamp)
+        self.reduction = check_reduction(reduction)
         self.register_buffer("targets", torch.zeros(int(num_examples), int(num_classes)))
 
     def extra_repr(self) -> str:
@@ -147,19 +166,27 @@ class ELRLoss(nn.Module):
     @torch.no_grad()
     def update_targets(self, logits: torch.Tensor, index: torch.Tensor) -> None:
         """Temporal-ensemble step :math:`t_i \\leftarrow \\beta t_i + (1-\\beta)\\,\\hat p_i / \\|\\hat p_i\\|_1`."""
-        probs = _clamped_softmax(logits.detach(), self.clamp).to(self.targets.dtype)
+        check_tensor("logits", logits, ndim=2, floating=True)
+        check_finite("logits", logits)
+        index = as_labels("index", index, ndim=1)
+        check_range("index", index, 0, self.targets.shape[0])
+        if index.shape[0] != logits.shape[0] or logits.shape[1] != self.targets.shape[1]:
+            raise ValueError(f"logits must be ({index.shape[0]}, {self.targets.shape[1]}) for index of shape "
+                             f"{tuple(index.shape)}, got {tuple(logits.shape)}")
+        probs = _clamped_softmax(upcast_half(logits.detach()), self.clamp).to(self.targets.dtype)
         probs = probs / probs.sum(dim=1, keepdim=True)
         self.targets[index] = self.beta * self.targets[index] + (1.0 - self.beta) * probs
         sync_rows(self.targets, index)  # under torch.distributed: every rank's rows (regkit.distributed)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Mean ELR loss of a batch; ``index`` gives each row's position in the training set."""
-        _check_batch(logits, labels)
+        """ELR loss of a batch (``reduction``); ``index`` ``(B,)`` gives each row's position in
+        the training set (any integer dtype, no repeats)."""
+        labels = _check_batch(logits, labels)
         if logits.shape[1] != self.targets.shape[1]:
             raise ValueError(
                 f"logits must have num_classes={self.targets.shape[1]} columns, got shape {tuple(logits.shape)}"
             )
-        check_tensor("index", index, ndim=1, floating=False)
+        index = as_labels("index", index, ndim=1)
         if index.shape[0] != logits.shape[0]:
             raise ValueError(
                 f"index must have one entry per row of logits: index has shape {tuple(index.shape)}, "
@@ -170,4 +197,5 @@ class ELRLoss(nn.Module):
             raise ValueError("index must not repeat an example within a batch")
         if self.training:
             self.update_targets(logits, index)
-        return elr_loss(logits, labels, self.targets[index].to(logits.dtype), lam=self.lam, clamp=self.clamp)
+        return elr_loss(logits, labels, self.targets[index].to(logits.dtype), lam=self.lam, clamp=self.clamp,
+                        reduction=self.reduction)

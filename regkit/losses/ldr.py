@@ -26,6 +26,14 @@ authors' code is
 
 so confident (possibly memorized) examples get a smaller :math:`\lambda_i`. The ALDR scores are
 normalized by the mean absolute score, :math:`s = z / (\lVert z\rVert_1 / K)`, as in that code.
+
+Numerics: :math:`\lambda(\log\frac1K\sum_k e^{x_k})` with :math:`x = \delta/\lambda` is evaluated as
+:math:`\lambda\,(m + \operatorname{log1p}(\operatorname{mean}_k \operatorname{expm1}(x_k - m)))`, :math:`m = \max_k x_k`,
+so it neither overflows as :math:`\lambda \to 0` (limit :math:`\max_k \delta_k`) nor cancels as
+:math:`\lambda \to \infty` (limit :math:`\operatorname{mean}_k \delta_k`). The softplus scores are formed as
+:math:`K \operatorname{softmax}_k(\log \operatorname{softplus}(z_k))`, finite for any finite or masked (−inf)
+logits, and an all-zero ALDR row gets scores 0 (not 0/0). float16/bfloat16 logits are
+computed in float32.
 """
 
 from __future__ import annotations
@@ -36,18 +44,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regkit._checks import check_range, check_tensor
+from regkit._checks import (
+    apply_reduction,
+    as_labels,
+    check_finite,
+    check_logits_and_labels,
+    check_number,
+    check_range,
+    check_reduction,
+    upcast_half,
+)
 from regkit.distributed import sync_rows
 
 __all__ = ["ALDRKLLoss", "ldr_kl_loss"]
-
-
-def _check(logits, labels):
-    check_tensor("logits", logits, ndim=2, floating=True)
-    check_tensor("labels", labels, ndim=1, floating=False)
-    if labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"labels must have {logits.shape[0]} entries (rows of logits), got {labels.shape[0]}")
-    check_range("labels", labels, 0, logits.shape[1])
 
 
 def _margins(scores: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
@@ -56,26 +65,49 @@ def _margins(scores: torch.Tensor, labels: torch.Tensor, margin: float) -> torch
     return scores - scores.gather(1, labels[:, None]) + margin * not_label
 
 
+def _log_mean_exp_scaled(delta: torch.Tensor, lam) -> torch.Tensor:
+    """:math:`\\lambda \\log \\frac1K \\sum_k \\exp(\\delta_k / \\lambda)` per row, stable at both ends of λ."""
+    x = delta / lam
+    m = x.amax(1, keepdim=True).detach()
+    return (lam * (m + torch.log1p(torch.expm1(x - m).mean(1, keepdim=True)))).squeeze(1)
+
+
+def _softplus_scores(logits: torch.Tensor) -> torch.Tensor:
+    """:math:`\\operatorname{softplus}(z) / \\operatorname{mean}_k \\operatorname{softplus}(z_k)` without underflow."""
+    log_softplus = torch.where(logits < -50, logits, torch.log(F.softplus(logits.clamp(min=-50))))
+    return logits.shape[1] * torch.softmax(log_softplus, 1)
+
+
 def ldr_kl_loss(logits, labels, *, lam: float = 1.0, margin: float = 2.0, normalize: bool = True,
                 reduction: str = "mean") -> torch.Tensor:
     r""":math:`\lambda \log \frac1K \sum_k \exp(\delta_k / \lambda)` on (normalized) scores.
 
     Args:
-        logits: ``(B, K)``; labels: ``(B,)``.
-        lam: the KL weight :math:`\lambda > 0`.
+        logits: ``(B, K)`` floating scores (−inf masks a class); labels: ``(B,)`` integer classes.
+        lam: the KL weight :math:`\lambda > 0` (finite).
         margin: :math:`c`, the margin added to every wrong label (2 in the authors' defaults).
         normalize: use ``softplus(z) / mean(softplus(z))`` as scores (the authors' choice).
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Returns:
+        the loss, in the logits' dtype: ``(B,)`` for ``"none"``, else a scalar.
+
+    Raises:
+        ValueError: naming the argument, for bad logits/labels, ``lam``, ``margin`` or ``reduction``.
+        TypeError: ``normalize`` is not a bool.
     """
-    _check(logits, labels)
-    if not lam > 0:
-        raise ValueError(f"lam must be positive, got {lam}")
-    scores = logits
+    labels = check_logits_and_labels(logits, labels)
+    lam = check_number("lam", lam, low=0, low_open=True)
+    margin = check_number("margin", margin)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    check_reduction(reduction)
+    scores = upcast_half(logits)
     if normalize:
-        scores = F.softplus(logits)
-        scores = scores / scores.mean(1, keepdim=True)
+        scores = _softplus_scores(scores)
     delta = _margins(scores, labels, margin)
-    losses = lam * (torch.logsumexp(delta / lam, 1) - math.log(delta.shape[1]))
-    return {"mean": losses.mean, "sum": losses.sum, "none": lambda: losses}[reduction]()
+    losses = _log_mean_exp_scaled(delta, lam)
+    return apply_reduction(losses, reduction).to(logits.dtype)
 
 
 class ALDRKLLoss(nn.Module):
@@ -83,35 +115,62 @@ class ALDRKLLoss(nn.Module):
 
     Args:
         num_examples: size of the training set (batches pass each example's index).
-        num_classes: K.
-        lam0: the reference :math:`\\lambda_0`.
-        alpha: strength :math:`\\alpha > 0` of the pull toward :math:`\\lambda_0`.
-        margin: :math:`c`.
+        num_classes: K ≥ 2.
+        lam0: the reference :math:`\\lambda_0 > 0`.
+        alpha: strength :math:`\\alpha > 1` of the pull toward :math:`\\lambda_0`; since the
+            KL of the smoothed :math:`\\hat q` to uniform stays below :math:`\\log K`, every
+            :math:`\\lambda_i` then stays above :math:`\\lambda_0 (1 - 1/\\alpha) > 0`.
+        margin: :math:`c` (finite).
+        reduction: ``"none"``, ``"mean"`` or ``"sum"`` of the batch losses.
+
+    ``forward(logits (B, K), labels (B,), index (B,))``: logits must be finite (a NaN or an
+    infinite logit is rejected before the state is touched); an all-zero row has scores 0
+    and leaves :math:`\\lambda_i = \\lambda_0`. A :math:`\\lambda_i` update that is not finite
+    and positive is never stored, so one bad batch cannot poison the state.
 
     Under ``torch.distributed`` the updated :math:`\\lambda_i` are exchanged between the ranks
     (:func:`regkit.distributed.sync_rows`), so every rank holds every example's value.
     """
 
     def __init__(self, num_examples: int, num_classes: int, *, lam0: float = 1.0, alpha: float = 2.0,
-                 margin: float = 1.0):
+                 margin: float = 1.0, reduction: str = "mean"):
         super().__init__()
-        if not lam0 > 0 or not alpha > 0:
-            raise ValueError(f"lam0 and alpha must be positive, got {lam0}, {alpha}")
+        num_examples = check_number("num_examples", num_examples, low=1, integer=True)
+        num_classes = check_number("num_classes", num_classes, low=2, integer=True)
+        lam0 = check_number("lam0", lam0, low=0, low_open=True)
+        alpha = check_number("alpha", alpha, low=1, low_open=True)
+        margin = check_number("margin", margin)
+        self.reduction = check_reduction(reduction)
         self.lam0, self.alpha, self.margin, self.num_classes = lam0, alpha, margin, num_classes
         self.register_buffer("lam", torch.full((num_examples,), float(lam0)))
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        _check(logits, labels)
-        k = logits.shape[1]
-        scores = logits / (logits.abs().sum(1, keepdim=True) / k)
+        labels = check_logits_and_labels(logits, labels)
+        check_finite("logits", logits)
+        if logits.shape[1] != self.num_classes:
+            raise ValueError(f"logits must have num_classes={self.num_classes} columns, got {tuple(logits.shape)}")
+        index = as_labels("index", index, ndim=1)
+        if index.shape[0] != logits.shape[0]:
+            raise ValueError(f"index must have {logits.shape[0]} entries (rows of logits), got {index.shape[0]}")
+        check_range("index", index, 0, self.lam.shape[0])
+        z = upcast_half(logits)
+        k = z.shape[1]
+        # z / (||z||_1 / K), scaled by max|z| first so that the norm cannot overflow; 0 for a zero row
+        top = z.abs().amax(1, keepdim=True)
+        z = z / torch.where(top > 0, top, 1.0)
+        norm = z.abs().sum(1, keepdim=True) / k
+        scores = z / torch.where(norm > 0, norm, 1.0)
         with torch.no_grad():
-            q = torch.softmax(scores / self.lam[index, None], 1) + 1e-5
+            old = self.lam[index].to(scores.dtype)
+            q = torch.softmax(scores / old[:, None], 1) + 1e-5
             q = q / q.sum(1, keepdim=True)
             kl = (q * torch.log(k * q)).sum(1)
-            self.lam[index] = self.lam0 * (1 - kl / (self.alpha * math.log(k)))
+            new = self.lam0 * (1 - kl / (self.alpha * math.log(k)))
+            new = torch.where(torch.isfinite(new) & (new > 0), new, old)
+            self.lam[index] = new.to(self.lam.dtype)
             sync_rows(self.lam, index)  # under torch.distributed: every rank's rows (regkit.distributed)
-        lam = self.lam[index]
+        lam = self.lam[index].to(scores.dtype)
         penalty = -0.5 * self.alpha * math.log(k) / self.lam0 * (lam - self.lam0) ** 2
         delta = _margins(scores, labels, self.margin)
-        losses = lam * (torch.logsumexp(delta / lam[:, None], 1) - math.log(k)) + penalty
-        return losses.mean()
+        losses = _log_mean_exp_scaled(delta, lam[:, None]) + penalty
+        return apply_reduction(losses, self.reduction).to(logits.dtype)

@@ -40,12 +40,9 @@ from dataclasses import dataclass
 
 import torch
 
-from regkit._checks import check_tensor
+from regkit._checks import as_labels, check_choice, check_number, check_reduction, check_tensor
 
 __all__ = ["LinearCrossEntropyStats", "linear_cross_entropy"]
-
-REDUCTIONS = ("mean", "sum", "none")
-
 
 @dataclass
 class LinearCrossEntropyStats:
@@ -81,19 +78,61 @@ def _lse(hidden, weight, bias, token_chunk, vocab_chunk):
     n, vocab = hidden.shape[0], weight.shape[0]
     lse = torch.empty(n, dtype=hidden.dtype, device=hidden.device)
     buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab), dtype=hidden.dtype, device=hidden.device)
+    lowest = torch.finfo(hidden.dtype).min
     for rows in _blocks(n, token_chunk):
         running_max = torch.full((rows.stop - rows.start,), -torch.inf, dtype=hidden.dtype, device=hidden.device)
         running_sum = torch.zeros_like(running_max)
         for cols in _blocks(vocab, vocab_chunk):
             tile = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)].view(rows.stop - rows.start, -1)
             _tile(hidden[rows], weight[cols], None if bias is None else bias[cols], tile)
-            block_max = tile.amax(1)
-            new_max = torch.maximum(running_max, block_max)
-            running_sum.mul_((running_max - new_max).exp_())
-            running_sum += tile.sub_(new_max[:, None]).exp_().sum(1)
+            new_max = torch.maximum(running_max, tile.amax(1))
+            # a tile (or a row so far) whose entries are all -inf is valid: shift by a finite
+            # stand-in so that -inf - (-inf) never occurs (exp(-inf - lowest) = 0 as wanted)
+            shift = new_max.clamp(min=lowest)
+            running_sum.mul_((running_max - shift).exp_())
+            running_sum += tile.sub_(shift[:, None]).exp_().sum(1)
             running_max = new_max
         lse[rows] = running_max + running_sum.log()
     return lse
+
+
+def _accumulate_gradients(
+    h, w, b, targets, g, softmax_scale, lse, grad_h, grad_w, grad_b, token_chunk, vocab_chunk, filter_eps
+) -> tuple[int, int]:
+    """Add the gradients of ``Σ g_i · loss_i`` w.r.t. ``h``, ``w`` (and ``b``) into the given buffers.
+
+    dL/dlogits = ``softmax_scale[:, None] · softmax(logits) − g[:, None] · onehot(targets)``: the one-hot part
+    once for all tokens (rows with ``g = 0`` contribute nothing), the softmax part tile by tile, recomputing
+    each tile's logits from ``lse`` (shape ``(N,)``) in one reused buffer. A tile whose largest probability
+    is below ``filter_eps`` is skipped (gradient filtering). Returns ``(tiles, skipped)``. Shared by the
+    single-process and the vocabulary-parallel backward (there ``w`` is the local shard and ``g`` is zero
+    where another rank owns the target).
+    """
+    n, vocab = h.shape[0], w.shape[0]
+    grad_h -= g[:, None] * w[targets]
+    grad_w.index_add_(0, targets, -g[:, None] * h)
+    if grad_b is not None:
+        grad_b.index_add_(0, targets, -g)
+    if not vocab or not n:
+        return 0, 0
+    buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab), dtype=h.dtype, device=h.device)
+    tiles = skipped = 0
+    for cols in _blocks(vocab, vocab_chunk):
+        w_block = w[cols]
+        for rows in _blocks(n, token_chunk):
+            tiles += 1
+            tile = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)].view(rows.stop - rows.start, -1)
+            _tile(h[rows], w_block, None if b is None else b[cols], tile)
+            probs = tile.sub_(lse[rows, None]).exp_()
+            if filter_eps is not None and float(probs.amax()) < filter_eps:
+                skipped += 1
+                continue
+            probs.mul_(softmax_scale[rows, None])
+            grad_h[rows].addmm_(probs, w_block)
+            grad_w[cols].addmm_(probs.T, h[rows])
+            if grad_b is not None:
+                grad_b[cols] += probs.sum(0)
+    return tiles, skipped
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -122,36 +161,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
         b = None if bias is None else bias.to(dtype)
-        n, vocab = h.shape[0], w.shape[0]
         g = torch.where(valid, grad_losses.to(dtype), 0.0)
         softmax_scale = g * (1 + 2 * z_loss * lse) if z_loss else g
 
         grad_h = torch.zeros_like(h)
         grad_w = torch.zeros_like(w)
         grad_b = None if b is None else torch.zeros_like(b)
-        # the -onehot(y) part of dL/dlogits, once for all tokens
-        grad_h -= g[:, None] * w[targets]
-        grad_w.index_add_(0, targets, -g[:, None] * h)
-        if grad_b is not None:
-            grad_b.index_add_(0, targets, -g)
-
-        buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab), dtype=dtype, device=h.device)
-        tiles = skipped = 0
-        for cols in _blocks(vocab, vocab_chunk):
-            w_block = w[cols]
-            for rows in _blocks(n, token_chunk):
-                tiles += 1
-                tile = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)].view(rows.stop - rows.start, -1)
-                _tile(h[rows], w_block, None if b is None else b[cols], tile)
-                probs = tile.sub_(lse[rows, None]).exp_()
-                if filter_eps is not None and float(probs.amax()) < filter_eps:
-                    skipped += 1
-                    continue
-                probs.mul_(softmax_scale[rows, None])
-                grad_h[rows].addmm_(probs, w_block)
-                grad_w[cols].addmm_(probs.T, h[rows])
-                if grad_b is not None:
-                    grad_b[cols] += probs.sum(0)
+        tiles, skipped = _accumulate_gradients(
+            h, w, b, targets, g, softmax_scale, lse, grad_h, grad_w, grad_b, token_chunk, vocab_chunk, filter_eps
+        )
         if stats is not None:
             stats.tiles += tiles
             stats.skipped += skipped
@@ -160,10 +178,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (*grads, None, None, None, None, None, None, None)
 
 
-def _check_inputs(hidden, weight, targets, bias, ignore_index):
+def _check_inputs(hidden, weight, targets, bias, ignore_index) -> torch.Tensor:
     check_tensor("hidden", hidden, floating=True)
     check_tensor("weight", weight, ndim=2, floating=True)
-    check_tensor("targets", targets, floating=False)
+    targets = as_labels("targets", targets)
     if hidden.ndim < 1 or hidden.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"hidden's last dimension must equal weight's second (d): hidden has shape {tuple(hidden.shape)}, "
@@ -182,6 +200,7 @@ def _check_inputs(hidden, weight, targets, bias, ignore_index):
     if bool(bad.any()):
         value = int(targets[bad][0])
         raise ValueError(f"targets must lie in [0, {vocab}) or equal ignore_index={ignore_index}, found {value}")
+    return targets
 
 
 def linear_cross_entropy(
@@ -206,7 +225,9 @@ def linear_cross_entropy(
     Args:
         hidden: ``(..., d)`` hidden states (embeddings) :math:`e_i`.
         weight: ``(V, d)`` classifier matrix :math:`C`.
-        targets: ``(...)`` integer classes in ``[0, V)``, or ``ignore_index``.
+        targets: ``(...)`` class ids (labels) in ``[0, V)``, or ``ignore_index``; any integer
+            dtype, used as int64 (uint8 ids give what ``F.cross_entropy`` gives); bool is
+            rejected. The name follows ``F.cross_entropy``'s ``target``.
         bias: optional ``(V,)`` bias.
         ignore_index: target value that contributes neither loss nor gradient; ``"mean"``
             averages over the other tokens.
@@ -217,18 +238,32 @@ def linear_cross_entropy(
         filter_eps: skip backward tiles whose softmax values are all below this; ``"auto"``
             is ``finfo(hidden.dtype).eps / 32``, ``None`` disables filtering (exact gradients).
         stats: a :class:`LinearCrossEntropyStats` the backward pass adds its tile counts to.
+
+    Returns:
+        a scalar, or ``(...)`` losses for ``"none"``, in ``hidden``'s dtype (float16/bfloat16
+        are computed in float32). −inf bias entries (masked vocabulary) are allowed; the
+        result does not depend on ``chunk_size``/``token_chunk_size``, even when a tile is
+        entirely −inf.
+
+    Raises:
+        ValueError: naming the argument: a shape mismatch, a non-floating ``hidden``/``weight``/
+            ``bias``, bool or floating ``targets``, a target outside ``[0, V)`` other than
+            ``ignore_index``, an unknown ``reduction``, a chunk size below 1, a negative
+            ``z_loss`` or ``filter_eps``.
     """
-    _check_inputs(hidden, weight, targets, bias, ignore_index)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if chunk_size < 1 or token_chunk_size < 1:
-        raise ValueError(f"chunk_size and token_chunk_size must be positive, got {chunk_size}, {token_chunk_size}")
-    if z_loss < 0:
-        raise ValueError(f"z_loss must be non-negative, got {z_loss}")
-    if filter_eps == "auto":
+    ignore_index = check_number("ignore_index", ignore_index, integer=True)
+    targets = _check_inputs(hidden, weight, targets, bias, ignore_index)
+    check_reduction(reduction)
+    chunk_size = check_number("chunk_size", chunk_size, low=1, integer=True)
+    token_chunk_size = check_number("token_chunk_size", token_chunk_size, low=1, integer=True)
+    z_loss = check_number("z_loss", z_loss, low=0)
+    if isinstance(filter_eps, str):
+        check_choice("filter_eps", filter_eps, ("auto",))
         filter_eps = torch.finfo(hidden.dtype).eps / 32
-    elif filter_eps is not None and not isinstance(filter_eps, (int, float)):
-        raise ValueError(f"filter_eps must be a float, 'auto' or None, got {filter_eps!r}")
+    elif filter_eps is not None:
+        filter_eps = check_number("filter_eps", filter_eps, low=0)
+    if stats is not None and not isinstance(stats, LinearCrossEntropyStats):
+        raise ValueError(f"stats must be a LinearCrossEntropyStats or None, got {type(stats).__name__}")
 
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
     flat_targets = targets.reshape(-1)

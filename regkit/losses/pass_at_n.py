@@ -27,7 +27,14 @@ import math
 
 import torch
 
-from regkit._checks import check_range, check_tensor
+from regkit._checks import (
+    apply_reduction,
+    check_logits_and_labels,
+    check_number,
+    check_reduction,
+    check_tensor,
+    upcast_half,
+)
 
 __all__ = ["coverage_gradient_factor", "log1mexp", "pass_at_n_loss"]
 
@@ -47,29 +54,48 @@ def pass_at_n_loss(logits: torch.Tensor, labels: torch.Tensor, n: int, *, reduct
         logits: ``(B, C)`` scores.
         labels: ``(B,)`` integer classes in ``[0, C)``.
         n: the test-time sample budget :math:`N \ge 1` (``n = 1`` is cross-entropy).
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Returns:
+        the loss in the logits' dtype (float16/bfloat16 computed in float32; −inf logits mask classes).
+
+    Raises:
+        ValueError: naming the argument: logits/labels shapes and dtypes, NaN/+inf logits,
+            labels outside ``[0, C)``, ``n`` not a positive integer, ``reduction``.
     """
-    check_tensor("logits", logits, ndim=2, floating=True)
-    check_tensor("labels", labels, ndim=1, floating=False)
-    if labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"labels must have {logits.shape[0]} entries (rows of logits), got {labels.shape[0]}")
-    check_range("labels", labels, 0, logits.shape[1])
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    log_p = logits.log_softmax(1).gather(1, labels[:, None]).squeeze(1)
+    labels = check_logits_and_labels(logits, labels)
+    n = check_number("n", n, low=1, integer=True)
+    check_reduction(reduction)
+    log_p = upcast_half(logits).log_softmax(1).gather(1, labels[:, None]).squeeze(1)
     # p = 1 in floating point would make log(1 - p) = 0 and the loss's gradient NaN
     log_p = log_p.clamp(max=-torch.finfo(log_p.dtype).tiny ** 0.5)
     # log(-N log(1 - p)); for p < e^-20, -log(1 - p) = p to working precision (and 1 - p rounds to 1)
     log_neg_x = math.log(n) + torch.where(log_p < -20, log_p, torch.log(-log1mexp(log_p.clamp(min=-20))))
     # loss = -log(1 - e^x) with x = N log(1 - p); for |x| < e^-20 that is -log(-x)
     losses = -torch.where(log_neg_x < -20, log_neg_x, log1mexp(-torch.exp(log_neg_x.clamp(min=-20))))
-    return {"mean": losses.mean, "sum": losses.sum, "none": lambda: losses}[reduction]()
+    return apply_reduction(losses, reduction).to(logits.dtype)
 
 
 def coverage_gradient_factor(p: torch.Tensor, n: int) -> torch.Tensor:
     r""":math:`F(N, p) = N p (1-p)^{N-1} / (1 - (1-p)^N)`, the factor DCO multiplies the
-    cross-entropy gradient by (1 at :math:`N = 1`, → 0 as :math:`p \to 1`)."""
-    log1m = torch.log1p(-p)
-    return torch.exp(math.log(n) + p.log() + (n - 1) * log1m - log1mexp(n * log1m))
+    cross-entropy gradient by (1 at :math:`N = 1`, → 0 as :math:`p \to 1`).
+
+    Evaluated in log space; the ends take their limits: :math:`F(N, 0) = 1`,
+    :math:`F(N, 1) = 0` for :math:`N > 1` and :math:`F(1, p) = 1`.
+
+    Args:
+        p: floating probabilities in ``[0, 1]``; n: integer :math:`N \ge 1`.
+
+    Raises:
+        ValueError: naming ``p`` (not floating, outside [0, 1]) or ``n``.
+    """
+    check_tensor("p", p, floating=True)
+    n = check_number("n", n, low=1, integer=True)
+    if bool(((p < 0) | (p > 1) | p.isnan()).any()):
+        raise ValueError("p must hold probabilities in [0, 1]")
+    inside = (p > 0) & (p < 1)
+    safe = torch.where(inside, upcast_half(p), 0.5)
+    log1m = torch.log1p(-safe)
+    value = torch.exp(math.log(n) + safe.log() + (n - 1) * log1m - log1mexp(n * log1m))
+    edge = torch.where(p == 0, 1.0, 1.0 if n == 1 else 0.0)
+    return torch.where(inside, value, edge).to(p.dtype)

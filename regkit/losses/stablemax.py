@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from regkit._checks import check_range, check_tensor
+from regkit._checks import apply_reduction, check_logits_and_labels, check_reduction, upcast_half
 
 __all__ = ["log_stablemax", "stablemax", "stablemax_cross_entropy"]
 
@@ -57,18 +57,19 @@ def stablemax_cross_entropy(
     Args:
         logits: ``(N, C)`` scores.
         labels: ``(N,)`` integer classes in ``[0, C)``.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        compute_dtype: dtype of the computation (the authors use float64); ``None`` keeps
-            the logits' dtype. The result is cast back to the logits' dtype.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+        compute_dtype: a floating dtype for the computation (the authors use float64);
+            ``None`` keeps the logits' dtype (float16/bfloat16 are computed in float32). The
+            result is cast back to the logits' dtype.
+
+    Raises:
+        ValueError: naming the argument: shapes/dtypes, NaN/+inf logits (−inf masks a
+            class), labels outside ``[0, C)``, ``reduction``, a non-floating ``compute_dtype``.
     """
-    check_tensor("logits", logits, ndim=2, floating=True)
-    check_tensor("labels", labels, ndim=1, floating=False)
-    if labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"labels must have {logits.shape[0]} entries (rows of logits), got {labels.shape[0]}")
-    check_range("labels", labels, 0, logits.shape[1])
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    z = logits if compute_dtype is None else logits.to(compute_dtype)
+    labels = check_logits_and_labels(logits, labels)
+    check_reduction(reduction)
+    if compute_dtype is not None and not (isinstance(compute_dtype, torch.dtype) and compute_dtype.is_floating_point):
+        raise ValueError(f"compute_dtype must be a floating torch.dtype or None, got {compute_dtype!r}")
+    z = upcast_half(logits) if compute_dtype is None else logits.to(compute_dtype)
     losses = -log_stablemax(z).gather(1, labels[:, None]).squeeze(1)
-    losses = {"mean": losses.mean, "sum": losses.sum, "none": lambda: losses}[reduction]()
-    return losses.to(logits.dtype)
+    return apply_reduction(losses, reduction).to(logits.dtype)

@@ -45,14 +45,13 @@ import torch
 import torch.distributed as dist
 
 from regkit.distributed import world_size
+from regkit._checks import check_reduction
 from regkit.losses.linear_cross_entropy import (
-    REDUCTIONS,
     LinearCrossEntropyStats,
-    _blocks,
+    _accumulate_gradients,
     _check_inputs,
     _compute_dtype,
     _lse,
-    _tile,
     linear_cross_entropy,
 )
 
@@ -129,38 +128,21 @@ class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
         b = None if bias is None else bias.to(dtype)
-        n, vocab_local = h.shape[0], w.shape[0]
+        vocab_local = w.shape[0]
         g = torch.where(valid, grad_losses.to(dtype), 0.0)
         softmax_scale = g * (1 + 2 * z_loss * lse) if z_loss else g
 
         grad_h = torch.zeros_like(h)
         grad_w = torch.zeros_like(w)
         grad_b = None if b is None else torch.zeros_like(b)
-        tiles = skipped = 0
         if vocab_local:
-            # the -onehot(y) part of dL/dlogits, on the rank that owns each target
-            g_owned = torch.where(owned, g, 0.0)
-            grad_h -= g_owned[:, None] * w[targets]
-            grad_w.index_add_(0, targets, -g_owned[:, None] * h)
-            if grad_b is not None:
-                grad_b.index_add_(0, targets, -g_owned)
-            buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab_local), dtype=dtype, device=h.device)
-            for cols in _blocks(vocab_local, vocab_chunk):
-                w_block = w[cols]
-                for rows in _blocks(n, token_chunk):
-                    tiles += 1
-                    size = (rows.stop - rows.start) * (cols.stop - cols.start)
-                    tile = _tile(h[rows], w_block, None if b is None else b[cols],
-                                 buffer[:size].view(rows.stop - rows.start, -1))
-                    probs = tile.sub_(lse[rows, None]).exp_()
-                    if filter_eps is not None and float(probs.amax()) < filter_eps:
-                        skipped += 1
-                        continue
-                    probs.mul_(softmax_scale[rows, None])
-                    grad_h[rows].addmm_(probs, w_block)
-                    grad_w[cols].addmm_(probs.T, h[rows])
-                    if grad_b is not None:
-                        grad_b[cols] += probs.sum(0)
+            # the -onehot(y) part of dL/dlogits only on the rank that owns each target
+            tiles, skipped = _accumulate_gradients(
+                h, w, b, targets, torch.where(owned, g, 0.0), softmax_scale, lse, grad_h, grad_w, grad_b,
+                token_chunk, vocab_chunk, filter_eps,
+            )  # fmt: skip
+        else:
+            tiles = skipped = 0
         if ctx.needs_input_grad[0]:
             dist.all_reduce(grad_h, op=dist.ReduceOp.SUM, group=group)
         if stats is not None:
@@ -219,8 +201,7 @@ def vocab_parallel_linear_cross_entropy(
 
     # shapes and dtypes as on one process; the target range is checked against the global V below
     _check_inputs(hidden, weight, torch.full_like(targets, ignore_index), bias, ignore_index)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     if chunk_size < 1 or token_chunk_size < 1:
         raise ValueError(f"chunk_size and token_chunk_size must be positive, got {chunk_size}, {token_chunk_size}")
     if z_loss < 0:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from regkit._checks import check_number
 from regkit.optim._closure import evaluate_closure
 
 __all__ = ["Lion"]
@@ -36,15 +37,22 @@ class Lion(torch.optim.Optimizer):
         lr: step size :math:`\\eta > 0` (typically 3–10× smaller than AdamW's).
         betas: :math:`(\\beta_1, \\beta_2)` in ``[0, 1)``: interpolation for the update, momentum decay.
         weight_decay: decoupled weight decay :math:`\\lambda \\ge 0`.
+
+    Raises:
+        ValueError: naming ``lr``, ``betas`` or ``weight_decay`` when outside its range (NaN and
+            inf included).
+
+    Zero-initialized parameters, zero gradients and float16/bfloat16 parameters and
+    gradients step without NaN: the update is a sign, and the momentum is kept in the
+    parameter's dtype.
     """
 
     def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0):
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        if not all(0.0 <= b < 1.0 for b in betas) or len(betas) != 2:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+        lr = check_number("lr", lr, low=0, low_open=True)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        betas = tuple(check_number(f"betas[{i}]", b, low=0, high=1, high_open=True) for i, b in enumerate(betas))
+        weight_decay = check_number("weight_decay", weight_decay, low=0)
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay})
 
     @torch.no_grad()

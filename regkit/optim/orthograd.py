@@ -14,6 +14,12 @@ that direction from each parameter tensor's gradient and restores the gradient's
     g \leftarrow g_\perp \, \frac{\lVert g\rVert}{\lVert g_\perp\rVert + 10^{-30}},
 
 before the base optimizer steps (as in the authors' ``orthograd.py``).
+
+The projection and the norms are computed in float32 (float64 for float64 tensors), so
+float16 weights/gradients neither underflow :math:`10^{-30}` nor overflow the squared norm,
+and the degenerate cases are explicit rather than ``0/(0 + 10^{-30})``: a zero weight leaves
+the gradient unchanged (nothing to project out), and a zero gradient, or one parallel to the
+weight, becomes 0.
 """
 
 from __future__ import annotations
@@ -31,12 +37,22 @@ TINY = 1e-30
 
 @torch.no_grad()
 def orthogonalize_(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """Replace ``grad`` in place by its norm-preserving component orthogonal to ``weight``."""
-    w, g = weight.reshape(-1), grad.reshape(-1)
-    projection = torch.dot(w, g) / (torch.dot(w, w) + TINY)
+    """Replace ``grad`` in place by its norm-preserving component orthogonal to ``weight``.
+
+    Raises:
+        ValueError: ``weight`` and ``grad`` differ in shape or are not floating.
+    """
+    if weight.shape != grad.shape or not (weight.is_floating_point() and grad.is_floating_point()):
+        raise ValueError(f"weight and grad must be floating tensors of one shape, got {tuple(weight.shape)} "
+                         f"{weight.dtype} and {tuple(grad.shape)} {grad.dtype}")
+    dtype = torch.float64 if grad.dtype == torch.float64 else torch.float32
+    w, g = weight.reshape(-1).to(dtype), grad.reshape(-1).to(dtype)
+    w_norm2 = torch.dot(w, w)
+    projection = torch.where(w_norm2 > 0, torch.dot(w, g) / torch.where(w_norm2 > 0, w_norm2, 1.0), 0.0)
     orthogonal = g - projection * w
-    orthogonal.mul_(torch.linalg.vector_norm(g) / (torch.linalg.vector_norm(orthogonal) + TINY))
-    grad.copy_(orthogonal.view_as(grad))
+    orthogonal_norm = torch.linalg.vector_norm(orthogonal)
+    scale = torch.where(orthogonal_norm > 0, torch.linalg.vector_norm(g) / orthogonal_norm.clamp(min=TINY), 0.0)
+    grad.copy_((orthogonal * scale).view_as(grad))
     return grad
 
 
@@ -49,6 +65,8 @@ class OrthoGrad(torch.optim.Optimizer):
     """
 
     def __init__(self, params, base: type[torch.optim.Optimizer] = torch.optim.SGD, **kwargs):
+        if not (isinstance(base, type) and issubclass(base, torch.optim.Optimizer)):
+            raise TypeError(f"base must be a torch.optim.Optimizer subclass, got {base!r}")
         super().__init__(params, {})
         self.base = base(self.param_groups, **kwargs)
         self.param_groups = self.base.param_groups

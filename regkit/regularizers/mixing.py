@@ -19,29 +19,40 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from regkit._checks import check_range, check_tensor
+from regkit._checks import as_labels, check_number, check_range, check_tensor
 
 __all__ = ["cutmix", "cutout", "mixup", "one_hot_targets"]
 
 
-def _check(x, labels, num_classes):
+def _check(x, labels, num_classes) -> torch.Tensor:
     check_tensor("x", x, floating=True)
     if x.ndim not in (3, 4):
         raise ValueError(f"x must be (N, C, L) or (N, C, H, W), got shape {tuple(x.shape)}")
-    check_tensor("labels", labels, ndim=1, floating=False)
+    num_classes = check_number("num_classes", num_classes, low=1, integer=True)
+    labels = as_labels("labels", labels, ndim=1)
     if labels.shape[0] != x.shape[0]:
         raise ValueError(f"labels must have one entry per example: {labels.shape[0]} labels for {x.shape[0]} inputs")
     check_range("labels", labels, 0, num_classes)
+    return labels
 
 
 def _beta(alpha: float, generator: torch.Generator) -> float:
-    if not alpha > 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    alpha = check_number("alpha", alpha, low=0, low_open=True)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
 def one_hot_targets(labels: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
+    """``(N, K)`` one-hot targets of ``(N,)`` labels (any integer dtype; bool rejected) in a floating ``dtype``.
+
+    Raises:
+        ValueError: naming ``labels``, ``num_classes`` or ``dtype``.
+    """
+    labels = as_labels("labels", labels, ndim=1)
+    num_classes = check_number("num_classes", num_classes, low=1, integer=True)
+    check_range("labels", labels, 0, num_classes)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     return F.one_hot(labels, num_classes).to(dtype)
 
 
@@ -58,7 +69,7 @@ def _box(shape, ratio: float, generator: torch.Generator) -> tuple[slice, ...]:
 
 def mixup(x, labels, num_classes: int, *, alpha: float = 1.0, generator: torch.Generator):
     """Mixup: returns ``(mixed inputs, soft targets (N, K), λ)``."""
-    _check(x, labels, num_classes)
+    labels = _check(x, labels, num_classes)
     lam = _beta(alpha, generator)
     perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
     targets = one_hot_targets(labels, num_classes, x.dtype)
@@ -67,7 +78,7 @@ def mixup(x, labels, num_classes: int, *, alpha: float = 1.0, generator: torch.G
 
 def cutmix(x, labels, num_classes: int, *, alpha: float = 1.0, generator: torch.Generator):
     """CutMix: returns ``(mixed inputs, soft targets (N, K), λ' = share of each input kept)``."""
-    _check(x, labels, num_classes)
+    labels = _check(x, labels, num_classes)
     lam = _beta(alpha, generator)
     perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
     box = _box(x.shape[2:], 1 - lam, generator)
@@ -82,9 +93,8 @@ def cutmix(x, labels, num_classes: int, *, alpha: float = 1.0, generator: torch.
 def cutout(x, labels, num_classes: int, *, size: float = 0.5, generator: torch.Generator):
     """Cutout: zero a box of side ``size`` × each spatial extent (before clipping) in every
     example; returns ``(inputs, one-hot targets (N, K), mean share of each input kept)``."""
-    _check(x, labels, num_classes)
-    if not 0 < size <= 1:
-        raise ValueError(f"size must lie in (0, 1], got {size}")
+    labels = _check(x, labels, num_classes)
+    size = check_number("size", size, low=0, high=1, low_open=True)
     out = x.clone()
     kept = []
     for i in range(x.shape[0]):

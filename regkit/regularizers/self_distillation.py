@@ -17,18 +17,46 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from regkit._checks import check_probability, check_range, check_tensor
+from regkit._checks import (
+    apply_reduction,
+    as_labels,
+    check_finite,
+    check_logits,
+    check_number,
+    check_range,
+    check_reduction,
+    check_tensor,
+    upcast_half,
+)
 from regkit.distributed import sync_rows
 
 __all__ = ["PSKD", "soft_cross_entropy"]
 
 
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    r""":math:`-\frac1B\sum_i \sum_k \tilde y_{ik} \log \operatorname{softmax}(z_i)_k` for soft targets ``(B, K)``."""
-    check_tensor("logits", logits, ndim=2, floating=True)
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    r""":math:`-\sum_k \tilde y_{ik} \log \operatorname{softmax}(z_i)_k` per example, reduced over the batch.
+
+    Args:
+        logits: ``(B, K)`` floating; −inf masks a class (with target 0 it adds 0, not 0·∞).
+        targets: ``(B, K)`` floating soft targets (distributions; treated as given).
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Returns:
+        the loss in the logits' dtype (float16/bfloat16 computed in float32).
+
+    Raises:
+        ValueError: naming the argument: shapes, dtypes, NaN/+inf logits, non-finite targets, ``reduction``.
+    """
+    check_logits("logits", logits, ndim=2)
+    check_tensor("targets", targets, floating=True)
     if targets.shape != logits.shape:
         raise ValueError(f"targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}")
-    return -(targets * logits.log_softmax(1)).sum(1).mean()
+    check_finite("targets", targets)
+    check_reduction(reduction)
+    log_p = upcast_half(logits).log_softmax(1)
+    t = upcast_half(targets)
+    losses = -(t * torch.where(t == 0, 0.0, log_p)).sum(1)
+    return apply_reduction(losses, reduction).to(logits.dtype)
 
 
 class PSKD:
@@ -40,36 +68,56 @@ class PSKD:
         epochs: T, the total number of epochs.
         alpha_T: the final weight :math:`\\alpha_T \\in [0, 1]` of the self-teacher (0.8 in the paper).
 
+    Recorded logits must be finite (checked before the memory is written), so one bad batch
+    cannot poison next epoch's teacher.
+
     Under ``torch.distributed`` :meth:`record` exchanges the recorded rows between the ranks
     (:func:`regkit.distributed.sync_rows`), so every rank holds every example's prediction.
     """
 
     def __init__(self, num_examples: int, num_classes: int, epochs: int, alpha_T: float = 0.8, device=None):
-        if epochs < 1:
-            raise ValueError(f"epochs must be positive, got {epochs}")
-        self.alpha_T = check_probability("alpha_T", alpha_T)
+        num_examples = check_number("num_examples", num_examples, low=1, integer=True)
+        num_classes = check_number("num_classes", num_classes, low=2, integer=True)
+        epochs = check_number("epochs", epochs, low=1, integer=True)
+        self.alpha_T = check_number("alpha_T", alpha_T, low=0, high=1)
         self.epochs, self.num_classes = epochs, num_classes
         self.previous = torch.zeros(num_examples, num_classes, device=device)
         self.current = torch.zeros_like(self.previous)
 
     def alpha(self, epoch: int) -> float:
-        """:math:`\\alpha_t = \\alpha_T t / T` (epoch counted from 0)."""
+        """:math:`\\alpha_t = \\alpha_T t / T` (epoch counted from 0; ``0 ≤ epoch ≤ epochs``)."""
+        epoch = check_number("epoch", epoch, low=0, high=self.epochs, integer=True)
         return self.alpha_T * epoch / self.epochs
+
+    def _index(self, index) -> torch.Tensor:
+        index = as_labels("index", index, ndim=1)
+        check_range("index", index, 0, self.previous.shape[0])
+        return index
 
     def targets(self, labels: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
         """Soft targets ``(B, K)`` of a batch at ``epoch``."""
-        check_tensor("labels", labels, ndim=1, floating=False)
+        labels = as_labels("labels", labels, ndim=1)
         check_range("labels", labels, 0, self.num_classes)
+        a = self.alpha(epoch)
+        index = self._index(index)
+        if index.shape != labels.shape:
+            raise ValueError(f"index must have labels' shape {tuple(labels.shape)}, got {tuple(index.shape)}")
         one_hot = F.one_hot(labels, self.num_classes).to(self.previous.dtype)
         if epoch == 0:
             return one_hot
-        a = self.alpha(epoch)
         return (1 - a) * one_hot + a * self.previous[index]
 
     @torch.no_grad()
     def record(self, index: torch.Tensor, logits: torch.Tensor) -> None:
         """Save this epoch's predictions of a batch (used as the teacher next epoch)."""
-        self.current[index] = logits.softmax(1).to(self.current.dtype)
+        check_tensor("logits", logits, ndim=2, floating=True)
+        if logits.shape[1] != self.num_classes:
+            raise ValueError(f"logits must have num_classes={self.num_classes} columns, got {tuple(logits.shape)}")
+        check_finite("logits", logits)
+        index = self._index(index)
+        if index.shape[0] != logits.shape[0]:
+            raise ValueError(f"index must have {logits.shape[0]} entries (rows of logits), got {index.shape[0]}")
+        self.current[index] = upcast_half(logits).softmax(1).to(self.current.dtype)
         sync_rows(self.current, index)  # under torch.distributed: every rank's rows (regkit.distributed)
 
     def end_epoch(self) -> None:

@@ -18,39 +18,91 @@ flatter (:math:`T_{\mathrm{high}}`) distribution pull the policy toward higher e
 a sharper one toward lower entropy, and the policy's own log-probability (temperature 1)
 is what is differentiated. In the official trainer these samples (advantage set to 1)
 replace part of the GRPO batch; here the term is an explicit weighted loss.
+
+Padded positions (mask false) are replaced with ``torch.where`` before any arithmetic, so
+whatever they hold reaches neither value nor gradient; masked (−inf) logits and
+zero-probability tokens contribute :math:`0 \log 0 = 0` to the entropy with a zero gradient;
+float16/bfloat16 inputs are computed in float32.
 """
 
 from __future__ import annotations
 
 import torch
 
-from regkit._checks import check_tensor
-from regkit.rl.grpo import masked_mean
+from regkit._checks import as_mask, check_number, check_tensor, upcast_half
 
 __all__ = ["aepo_temperature", "reinforce_loss", "token_entropy"]
 
 
 def aepo_temperature(entropy: float, target: float, *, t_low: float = 0.8, t_high: float = 1.2) -> float:
-    """The sampling temperature of the REINFORCE term: ``t_high`` below the target entropy, else ``t_low``."""
-    if not 0 < t_low <= 1 <= t_high:
-        raise ValueError(f"need 0 < t_low ≤ 1 ≤ t_high, got {t_low}, {t_high}")
+    """The sampling temperature of the REINFORCE term: ``t_high`` below the target entropy, else ``t_low``.
+
+    Raises:
+        ValueError: naming the argument: ``entropy``/``target`` not finite, or not
+            ``0 < t_low ≤ 1 ≤ t_high`` (finite).
+    """
+    entropy = check_number("entropy", entropy)
+    target = check_number("target", target)
+    t_low = check_number("t_low", t_low, low=0, high=1, low_open=True)
+    t_high = check_number("t_high", t_high, low=1)
     return t_high if entropy < target else t_low
 
 
 def reinforce_loss(logps: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     r""":math:`-\frac{1}{\sum m}\sum_{i,t} m_{i,t} R_i \log\pi_\theta(o_{i,t})`: REINFORCE without a
-    baseline on responses ``(…, L)`` with rewards ``(…)``, token-averaged as the GRPO loss is."""
+    baseline, token-averaged as the GRPO loss is.
+
+    Args:
+        logps: ``(..., L)`` token log-probabilities (differentiated).
+        rewards: ``(...)`` one reward per response (a constant).
+        mask: ``(..., L)`` bool or 0/1; padded positions may hold anything.
+
+    Returns:
+        a scalar in ``logps``' dtype (0 when no token is valid).
+
+    Raises:
+        ValueError: naming the argument, for dtypes, shapes or a non-0/1 mask.
+    """
     check_tensor("logps", logps, floating=True)
-    if mask.shape != logps.shape or rewards.shape != logps.shape[:-1]:
-        raise ValueError(
-            f"mask must have logps' shape {tuple(logps.shape)} and rewards {tuple(logps.shape[:-1])}, "
-            f"got {tuple(mask.shape)} and {tuple(rewards.shape)}"
-        )
-    return -masked_mean(rewards.detach()[..., None] * logps, mask)
+    check_tensor("rewards", rewards, floating=True)
+    if logps.ndim < 1 or rewards.shape != logps.shape[:-1]:
+        raise ValueError(f"rewards must have shape {tuple(logps.shape[:-1])}, got {tuple(rewards.shape)}")
+    valid = as_mask("mask", mask, logps.shape)
+    logps_ = torch.where(valid, upcast_half(logps), 0.0)
+    rewards_ = torch.where(valid, upcast_half(rewards).detach()[..., None], 0.0)
+    return (-(rewards_ * logps_).sum() / valid.sum().clamp(min=1)).to(logps.dtype)
 
 
 def token_entropy(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean entropy (nats) of the next-token distributions ``softmax(logits)`` ``(…, L, V)``."""
-    log_p = logits.log_softmax(-1)
-    entropy = -(log_p.exp() * log_p).sum(-1)
-    return entropy.mean() if mask is None else masked_mean(entropy, mask)
+    """Mean entropy (nats) of the next-token distributions ``softmax(logits)``.
+
+    Args:
+        logits: ``(..., L, V)`` floating; −inf masks a vocabulary entry (its :math:`0 \\log 0`
+            is 0, with a zero gradient).
+        mask: optional ``(..., L)`` bool or 0/1; positions where it is false may hold anything.
+
+    Returns:
+        a scalar in ``logits``' dtype (float16/bfloat16 computed in float32).
+
+    Raises:
+        ValueError: non-floating logits, a mask of the wrong shape or values, or a valid
+            position whose logits contain NaN/+inf or are all −inf.
+    """
+    check_tensor("logits", logits, floating=True)
+    if logits.ndim < 1:
+        raise ValueError(f"logits must have a vocabulary dimension, got shape {tuple(logits.shape)}")
+    z = upcast_half(logits)
+    if mask is not None:
+        valid = as_mask("mask", mask, logits.shape[:-1])
+        z = torch.where(valid[..., None], z, 0.0)
+    if z.numel():
+        bad = torch.stack([(z.isnan() | (z == torch.inf)).any(), (z == -torch.inf).all(-1).any()]).tolist()
+        if bad[0] or bad[1]:
+            raise ValueError("logits has NaN/+inf entries or an all −inf row at a valid position")
+    log_p = z.log_softmax(-1)
+    zero = log_p == -torch.inf
+    log_p_safe = torch.where(zero, 0.0, log_p)
+    entropy = -(torch.where(zero, 0.0, log_p_safe.exp()) * log_p_safe).sum(-1)
+    if mask is None:
+        return entropy.mean().to(logits.dtype)
+    return (torch.where(valid, entropy, 0.0).sum() / valid.sum().clamp(min=1)).to(logits.dtype)
