@@ -34,6 +34,8 @@ selected with ``torch.where`` before any arithmetic, so no ``0·∞`` reaches a 
 α-divergence is evaluated as :math:`\frac{p\,\operatorname{expm1}(\alpha \log(q/p))/\alpha + p - q}{\alpha - 1}`
 (and its mirror image for α > 1/2), which tends to reverse KL as α → 0 and forward KL as α → 1
 without cancellation. float16/bfloat16 inputs are computed in float32 and the result cast back.
+
+Replicated in ``notebooks/f_dpo.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ as :math:`\exp(\log\sigma(-\text{margin}) + \log c + a)`, so equal log-ratios gi
 gradient vanishes, rather than being ``0·∞``, where the loss saturates.
 
 Shapes: the four log-probability tensors ``(B,)``; the loss ``(B,)`` or a scalar.
+
+Replicated in ``notebooks/f_dpo.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ gradient of a memorized wrong label.
 
 Shapes: logits ``(B, C)``, labels ``(B,)`` integer, index ``(B,)`` integer positions of the
 batch examples in the training set, targets ``(N, C)``.
+
+Replicated in ``notebooks/elr.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

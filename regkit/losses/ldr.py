@@ -34,6 +34,8 @@ so it neither overflows as :math:`\lambda \to 0` (limit :math:`\max_k \delta_k`)
 :math:`K \operatorname{softmax}_k(\log \operatorname{softplus}(z_k))`, finite for any finite or masked (−inf)
 logits, and an all-zero ALDR row gets scores 0 (not 0/0). float16/bfloat16 logits are
 computed in float32.
+
+Replicated in ``notebooks/ldr_losses.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

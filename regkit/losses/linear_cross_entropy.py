@@ -32,6 +32,8 @@ gradients in the backward pass, independent of ``N·V``. Half-precision inputs a
 computed in float32 tile by tile and the gradients cast back.
 
 Shapes: hidden ``(..., d)``, weight ``(V, d)``, bias ``(V,)``, targets ``(...)`` integers.
+
+Replicated in ``notebooks/cut_cross_entropy.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ overconfidence limiter); :math:`N = 1` is cross-entropy. Computed in log space f
 where :math:`p` or :math:`-N\log(1-p)` falls below :math:`e^{-20}` (there :math:`1 - p` rounds to 1).
 
 Shapes: logits ``(B, C)``, labels ``(B,)``.
+
+Replicated in ``notebooks/pass_at_n_loss.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

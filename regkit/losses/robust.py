@@ -22,6 +22,8 @@ the logits' dtype.
 Raises (all): ``ValueError`` naming the argument for a wrong shape or dtype, NaN/+inf
 logits, a row with every class masked, a label outside ``[0, K)``, an unknown
 ``reduction`` or a scalar argument outside its range.
+
+Replicated in ``notebooks/ldr_losses.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ StableMax replaces :math:`\exp` by a function that grows only linearly:
 evaluated in float64 by default.
 
 Shapes: logits ``(N, C)``, labels ``(N,)``.
+
+Replicated in ``notebooks/stablemax_grokking.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ For gradient :math:`g_t` and momentum :math:`m`:
 (``sign(0) = 0``). One state tensor per parameter (AdamW keeps two). With decoupled weight
 decay :math:`\lambda > 0`, Lion solves :math:`\min f(x)` subject to
 :math:`\lVert x\rVert_\infty \le 1/\lambda` (the Lyapunov analysis of the second paper).
+
+Replicated in ``notebooks/lion_constrained.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

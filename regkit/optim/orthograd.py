@@ -20,6 +20,8 @@ float16 weights/gradients neither underflow :math:`10^{-30}` nor overflow the sq
 and the degenerate cases are explicit rather than ``0/(0 + 10^{-30})``: a zero weight leaves
 the gradient unchanged (nothing to project out), and a zero gradient, or one parallel to the
 weight, becomes 0.
+
+Replicated in ``notebooks/stablemax_grokking.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

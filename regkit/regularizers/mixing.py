@@ -11,6 +11,8 @@ r"""Input-mixing augmentations with soft targets: Mixup, CutMix, Cutout.
 One λ and one permutation per batch, as in the papers. Inputs are images ``(N, C, H, W)`` or
 1-D signals ``(N, C, L)`` (boxes become intervals); labels ``(N,)`` integers; soft targets
 ``(N, K)`` rows summing to one. Randomness comes only from the explicit ``generator``.
+
+Replicated in ``notebooks/cutmix.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

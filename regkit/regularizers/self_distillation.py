@@ -10,6 +10,8 @@ The model is its own teacher: at epoch :math:`t` of :math:`T` the target of exam
 
 where :math:`p_i^{(t-1)}` is the model's prediction for :math:`i` saved during the previous
 epoch (no teacher at epoch 0), and the loss is the cross-entropy with the soft target.
+
+Replicated in ``notebooks/ps_kd.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ Padded positions (mask false) are replaced with ``torch.where`` before any arith
 whatever they hold reaches neither value nor gradient; masked (−inf) logits and
 zero-probability tokens contribute :math:`0 \log 0 = 0` to the entropy with a zero gradient;
 float16/bfloat16 inputs are computed in float32.
+
+Replicated in ``notebooks/aepo_entropy_control.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations

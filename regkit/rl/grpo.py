@@ -23,6 +23,8 @@ inputs are computed in float32.
 
 Shapes: rewards ``(P, G)``; token log-probabilities and masks ``(P, G, L)`` (any leading
 shape works as long as the advantages broadcast over the last dimension).
+
+Replicated in ``notebooks/aepo_entropy_control.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations
