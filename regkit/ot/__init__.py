@@ -6,7 +6,11 @@ from regkit.ot.exact import ExactOTResult, exact_ot
 from regkit.ot.monge_gap import ResidualMap, fit_map, monge_gap
 from regkit.ot.newton import SNSResult, sinkhorn_newton_sparse
 from regkit.ot.sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
-from regkit.ot.sparse import SparseOTResult, sparse_simplex_projection, sparsity_constrained_ot
+from regkit.ot.sparse import (
+    SparseOTResult,
+    sparse_simplex_projection,
+    sparsity_constrained_ot,
+)
 
 __all__ = [
     "ExactOTResult",
