@@ -27,18 +27,26 @@ class ExactOTResult:
 
     @property
     def plan(self) -> torch.Tensor:
+        """The optimal plan, ``(n, n)`` float64."""
         plan = torch.zeros(self.n, self.n, dtype=torch.float64)
         plan[torch.arange(self.n), self.assignment] = 1.0 / self.n
         return plan
 
 
 def exact_ot(cost: torch.Tensor) -> ExactOTResult:
-    """Exact OT between uniform measures for a square ``(n, n)`` cost."""
+    """Exact OT between uniform measures for a square ``(n, n)`` cost, ``n ≥ 1``.
+
+    Any floating dtype is accepted (half precision included): the assignment is solved in
+    float64 by scipy, ``cost`` of the result is a Python float and ``plan`` float64. Not
+    differentiable. Raises ``ValueError`` naming ``cost`` when it is not square, empty or finite.
+    """
     from scipy.optimize import linear_sum_assignment
 
     check_tensor("cost", cost, ndim=2, floating=True)
-    if cost.shape[0] != cost.shape[1]:
-        raise ValueError(f"cost must be square (uniform measures of equal size), got shape {tuple(cost.shape)}")
+    if cost.shape[0] != cost.shape[1] or cost.shape[0] == 0:
+        raise ValueError(
+            f"cost must be square and non-empty (uniform measures of equal size), got shape {tuple(cost.shape)}"
+        )
     check_finite("cost", cost)
     matrix = cost.detach().cpu().double().numpy()
     rows, cols = linear_sum_assignment(matrix)
