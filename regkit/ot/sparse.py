@@ -29,9 +29,9 @@ Shapes: ``a`` ``(n,)``, ``b`` ``(m,)``, ``cost`` ``(n, m)``.
 
 Conventions as for every solver of :mod:`regkit.ot` (see :mod:`regkit.ot.sinkhorn`): a
 float16/bfloat16 cost is solved in float32 and the plan returned in the cost's dtype (the
-potentials stay float32); zero weights are allowed — a column with :math:`b_j = 0` gets no mass
-in either formulation (the semi-dual leaves it out of its sum, where its term would be
-:math:`0 \cdot \infty`), a row with :math:`a_i = 0` none either; every numeric and enumerated
+potentials stay float32); zero weights are allowed — their rows and columns carry no mass in
+any feasible plan, so the problem is solved without them and they get all-zero rows/columns
+(their potentials are set just low enough to give them none); every numeric and enumerated
 argument is checked, a bad one raising ``ValueError`` that names it.
 """
 
@@ -157,6 +157,28 @@ def _semi_dual_value_and_grad(alpha, a, b, cost, k, gamma):
     return alpha @ a - per_column @ b, a - plan.sum(1), lambda: plan
 
 
+def _embed(z, keep_a, keep_b, b, cost, gamma, formulation):
+    """Potentials of the problem without its zero weights → potentials of the whole problem
+    that give the zero-weight rows and columns no mass and leave the rest of the plan as is."""
+    n_kept = int(keep_a.sum())
+    alpha = cost.new_zeros(keep_a.shape[0])
+    alpha[keep_a] = z[:n_kept]
+    # a margin above the rounding of α + β − c, so that "no mass" survives the evaluation's own rounding
+    slack = 16 * torch.finfo(cost.dtype).eps * (float(cost.abs().max()) + float(z.abs().max()) + 1)
+    if formulation == "dual":
+        beta = cost.new_zeros(keep_b.shape[0])
+        beta[keep_b] = z[n_kept:]
+        # α_i + β_j − c_ij < 0 on every entry of a zero-weight column, then of a zero-weight row
+        beta[~keep_b] = (cost[keep_a][:, ~keep_b] - alpha[keep_a].unsqueeze(1)).amin(0) - slack
+        alpha[~keep_a] = (cost[~keep_a] - beta).amin(1) - slack
+        return torch.cat([alpha, beta])
+    # semi-dual: a zero-weight row sits 2 below the top of every column's (α − c_j)/(γ b_j), under the
+    # projection's threshold (at most 1 below the top) and under every row that carries mass
+    top = (alpha[keep_a].unsqueeze(1) - cost[keep_a][:, keep_b]).amax(0)
+    alpha[~keep_a] = (cost[~keep_a][:, keep_b] + top - 2 * gamma * b[keep_b]).amin(1) - slack
+    return alpha
+
+
 @functools.lru_cache(maxsize=1)
 def _threadpools():
     """The process's thread pools, inspected once (inspection reads the loaded libraries: milliseconds)."""
@@ -252,17 +274,30 @@ def sparsity_constrained_ot(
     solver = check_option("solver", solver, ("scipy", "torch"))
     n = a.shape[0]
     a, b, C = a.detach(), b.detach(), cost.detach().to(a.dtype)  # float32 for half precision
-    if formulation == "dual":
-        evaluate = lambda z: _dual_value_and_grad(z, a, b, C, k, gamma)
-        params = torch.zeros(n + b.shape[0], dtype=C.dtype, device=C.device)
-    else:
-        evaluate = lambda z: _semi_dual_value_and_grad(z, a, b, C, k, gamma)
-        params = torch.zeros(n, dtype=C.dtype, device=C.device)
+    value_and_grad = _dual_value_and_grad if formulation == "dual" else _semi_dual_value_and_grad
+    # rows and columns of zero weight carry no mass in any feasible plan: solve the problem without
+    # them (left in, L-BFGS would have to drive their potentials to -inf and may stop with mass there)
+    keep_a, keep_b = a > 0, b > 0
+    whole = bool(keep_a.all()) and bool(keep_b.all())
+    a_kept, b_kept, C_kept = (a, b, C) if whole else (a[keep_a], b[keep_b], C[keep_a][:, keep_b])
+    # the plan is unchanged when cost and γ are scaled together, the potentials scale with them: solve
+    # at unit cost scale, where L-BFGS-B's first (absolute) step suits the potentials' size
+    scale = float(C_kept.abs().max())
+    scale = scale if scale > 0 else 1.0
+    size = a_kept.shape[0] + (b_kept.shape[0] if formulation == "dual" else 0)
+    params = torch.zeros(size, dtype=C.dtype, device=C.device)
     errors: list[float] = []
     lbfgs = _lbfgs_scipy if solver == "scipy" else _lbfgs_torch
-    z, n_iter, converged = lbfgs(evaluate, params, errors, max_iter=max_iter, tol=tol, history_size=history_size)
+    C_unit = C_kept / scale
+    z, n_iter, converged = lbfgs(
+        lambda z: value_and_grad(z, a_kept, b_kept, C_unit, k, gamma / scale), params, errors,
+        max_iter=max_iter, tol=tol, history_size=history_size,
+    )
+    z = z * scale
     with torch.no_grad():
-        value, _, make_plan = evaluate(z)
+        if not whole:
+            z = _embed(z, keep_a, keep_b, b, C, gamma, formulation)
+        value, _, make_plan = value_and_grad(z, a, b, C, k, gamma)
         plan = make_plan()
     return SparseOTResult(
         plan=plan.to(cost.dtype),
