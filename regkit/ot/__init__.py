@@ -1,5 +1,11 @@
 """Optimal transport: costs, log-domain Sinkhorn, Sinkhorn–Newton–Sparse, sparsity-constrained
-OT, the Monge gap, and exact OT for small uniform problems."""
+OT, the Monge gap, and exact OT for small uniform problems.
+
+Conventions shared by every solver (detailed in :mod:`regkit.ot.sinkhorn`): float16/bfloat16
+inputs are solved in float32 and results returned in the input dtype, ``converged`` only when
+the returned plan meets ``tol``; zero weights are allowed and get empty rows/columns (and finite
+envelope gradients); costs do not depend on where the clouds sit; every numeric and enumerated
+argument is validated with a ``ValueError`` naming it."""
 
 from regkit.ot.costs import euclidean, minkowski, sqeuclidean
 from regkit.ot.exact import ExactOTResult, exact_ot

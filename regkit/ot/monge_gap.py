@@ -124,8 +124,12 @@ def fit_map(
     term, the Monge gap and the total loss. ``lam = 0`` is the fit-only baseline.
 
     Ranges (``ValueError`` naming the argument otherwise): ``lam`` finite ≥ 0, ``eps`` and ``lr``
-    finite > 0, ``steps``, ``batch_size``, ``hidden``, ``max_iter`` integers ≥ 1, ``tol`` ≥ 0.
+    finite > 0, ``dim``, ``steps``, ``batch_size``, ``hidden``, ``max_iter`` integers ≥ 1,
+    ``tol`` ≥ 0; ``TypeError`` for samplers that are not callable.
     """
+    for name, sampler in (("sample_source", sample_source), ("sample_target", sample_target)):
+        if not callable(sampler):
+            raise TypeError(f"{name} must be callable (n) -> (n, d) tensor, got {type(sampler).__name__}")
     lam = check_number("lam", lam, low=0)
     eps = check_number("eps", eps, low=0, low_open=True)
     steps = check_number("steps", steps, low=1, integer=True)
