@@ -254,10 +254,10 @@ def _check_init(init, n_shape, m_shape, dtype):
     for name, value, shape in (("init[0]", init[0], n_shape), ("init[1]", init[1], m_shape)):
         check_tensor(name, value, floating=True)
         try:
-            torch.broadcast_shapes(value.shape, shape)
+            fits = torch.broadcast_shapes(value.shape, shape) == shape
         except RuntimeError:
-            raise ValueError(f"{name} must broadcast to shape {tuple(shape)}, got {tuple(value.shape)}") from None
-        if torch.broadcast_shapes(value.shape, shape) != shape:
+            fits = False
+        if not fits:
             raise ValueError(f"{name} must broadcast to shape {tuple(shape)}, got {tuple(value.shape)}")
         check_finite(name, value)
     return init[0].detach().to(dtype).expand(n_shape).clone()
