@@ -60,7 +60,8 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def check_choice(name: str, value, choices) -> str:
-    """Check that an enumerated argument is one of ``choices``; ``ValueError`` naming it otherwise."""
+    """Check that an enumerated argument is one of ``choices`` (strings); ``ValueError`` naming
+    ``name``, the value and the valid values otherwise."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of the valid values, got {value!r}; valid: {', '.join(map(str, choices))}")
     return value
@@ -91,30 +92,39 @@ def check_number(
     high_open: bool = False,
     integer: bool = False,
 ) -> float | int:
-    """Check a scalar argument: a real number (an integer if ``integer``), not NaN, inside the
-    interval from ``low`` to ``high`` (closed unless ``low_open``/``high_open``; ``None`` is unbounded
-    and then excludes ±inf). Returns it as ``float`` (or ``int``).
+    """Check a numeric scalar argument and return it as ``float`` (``int`` when ``integer``).
 
-    Raises:
-        ValueError: naming ``name``, the value and the valid range.
+    ``value`` may be a Python or NumPy number or a one-element tensor. It must lie in the
+    interval from ``low`` to ``high`` (``None``: unbounded on that side), closed unless
+    ``low_open``/``high_open``; infinity is accepted only as a closed bound that is itself
+    infinite (``high=math.inf``). With ``integer``, ``value`` must be integral (``3`` or
+    ``3.0``, not ``2.5``). Raises ``ValueError`` naming ``name``, the value and the valid range
+    (``TypeError``, with the same message, for a value that is not a real number, e.g. a bool
+    or a string).
     """
-    kind = "an integer" if integer else "a real number"
-    interval = ("(" if low_open or low is None else "[") + ("-inf" if low is None else f"{low:g}") + ", "
-    interval += ("inf" if high is None else f"{high:g}") + (")" if high_open or high is None else "]")
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+    kind = "an integer" if integer else "a number"
+    interval = (
+        ("(" if low_open or low is None else "[")
+        + ("-inf" if low is None else f"{low:g}")
+        + ", "
+        + ("inf" if high is None else f"{high:g}")
+        + (")" if high_open or high is None else "]")
+    )
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
-        integer and not (isinstance(value, numbers.Integral) or float(value).is_integer())
-    ):
-        raise ValueError(f"{name} must be {kind} in {interval}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {kind} in {interval}, got {value!r}")
     number = float(value)
-    ok = not math.isnan(number)
-    ok = ok and (math.isfinite(number) or (low is not None and high is not None and not integer))
-    if low is not None:
-        ok = ok and (number > low if low_open else number >= low)
-    if high is not None:
-        ok = ok and (number < high if high_open else number <= high)
-    if not ok:
+    inside = not math.isnan(number)
+    if inside and low is not None:
+        inside = number > low if low_open else number >= low
+    if inside and high is not None:
+        inside = number < high if high_open else number <= high
+    if inside and math.isinf(number):  # only an infinite closed bound admits infinity
+        inside = number == (high if number > 0 else low)
+    if inside and integer:
+        inside = number.is_integer()
+    if not inside:
         raise ValueError(f"{name} must be {kind} in {interval}, got {value!r}")
     return int(number) if integer else number
 

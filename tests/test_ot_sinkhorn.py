@@ -9,7 +9,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regkit.ot import euclidean, minkowski, sinkhorn, sinkhorn_divergence, sqeuclidean
+from regkit.ot import (
+    SinkhornResult,
+    euclidean,
+    minkowski,
+    sinkhorn,
+    sinkhorn_divergence,
+    sqeuclidean,
+)
 
 
 def problem(n=40, m=30, seed=0, dtype=torch.float64, batch=()):
@@ -145,8 +152,8 @@ def test_costs_against_brute_force():
         (lambda a, b, C: (a, b[:-1], C, 0.1), "b must have shape"),
         (lambda a, b, C: (a, b, C.masked_fill(C > 0.5, math.nan), 0.1), "cost has"),
         (lambda a, b, C: (a, b, C.masked_fill(C > 0.5, math.inf), 0.1), "cost has"),
-        (lambda a, b, C: (a, b, C, 0.0), "eps must be positive"),
-        (lambda a, b, C: (a, b, C, -1.0), "eps must be positive"),
+        (lambda a, b, C: (a, b, C, 0.0), r"eps must be a number in \(0, inf\)"),
+        (lambda a, b, C: (a, b, C, -1.0), r"eps must be a number in \(0, inf\)"),
         (lambda a, b, C: (a, b, C[0], 0.1), "cost must have shape"),
     ],
 )
@@ -154,3 +161,107 @@ def test_bad_input(change, match):
     a, b, C = problem()
     with pytest.raises(ValueError, match=match):
         sinkhorn(*change(a, b, C))
+
+
+# ---- issue 12: numerical robustness -------------------------------------------------------
+
+def test_issue12_row1_sqeuclidean_far_from_the_origin():
+    far = sqeuclidean(torch.tensor([[512695.0]]), torch.tensor([[512804.0]]))
+    assert far.dtype == torch.float32 and float(far) == 11881.0
+    near = sqeuclidean(torch.tensor([[100.0, 100.0]]), torch.tensor([[100.01, 100.0]]))
+    exact = (torch.tensor(100.01).double() - 100) ** 2  # of the float32 inputs: 100.01 rounds to 100.0100021
+    assert float(near) == pytest.approx(1.0e-4, rel=1e-3) and float(near) == pytest.approx(float(exact), rel=1e-6)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 3, generator=g) + 1000
+    assert float(sqeuclidean(x, x).diagonal().abs().max()) == 0.0  # the same tensor: exact zeros
+    assert float(sqeuclidean(x, x.clone()).diagonal().abs().max()) < 1e-5
+    reference = ((x.double().unsqueeze(1) - x.double().unsqueeze(0)) ** 2).sum(-1)
+    assert torch.allclose(sqeuclidean(x, x.clone()).double(), reference, atol=1e-4)
+
+
+def test_issue12_row1_minkowski_p2_does_not_cancel():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 2, generator=g) + 1000, torch.randn(30, 2, generator=g) + 1000
+    reference = ((x.double().unsqueeze(1) - y.double().unsqueeze(0)) ** 2).sum(-1).sqrt()
+    assert torch.allclose(minkowski(x, y, p=2).double(), reference, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(euclidean(x, y).double(), reference, rtol=1e-5, atol=1e-4)
+
+
+def test_issue12_row1_sinkhorn_divergence_is_translation_invariant():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 2, generator=g), torch.randn(40, 2, generator=g) + 1
+    here = float(sinkhorn_divergence(x, y, 0.1))
+    there = float(sinkhorn_divergence(x + 1000, y + 1000, 0.1))
+    assert here > 0.5 and there == pytest.approx(here, rel=1e-3)
+
+
+def test_sqeuclidean_gradients_match_the_differences():
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(6, 3, generator=g, dtype=torch.float64) + 50).requires_grad_(True)
+    y = (torch.randn(5, 3, generator=g, dtype=torch.float64) + 50).requires_grad_(True)
+    weights = torch.rand(6, 5, generator=g, dtype=torch.float64)
+    grads = torch.autograd.grad((sqeuclidean(x, y) * weights).sum(), (x, y))
+    brute = torch.autograd.grad((((x.unsqueeze(1) - y.unsqueeze(0)) ** 2).sum(-1) * weights).sum(), (x, y))
+    assert all(torch.allclose(mine, theirs, atol=1e-9) for mine, theirs in zip(grads, brute))
+    square = torch.rand(6, 6, generator=g, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((sqeuclidean(x, x) * square).sum(), x)
+    (brute,) = torch.autograd.grad((((x.unsqueeze(1) - x.unsqueeze(0)) ** 2).sum(-1) * square).sum(), x)
+    assert torch.allclose(grad, brute, atol=1e-9)
+
+
+def test_issue12_row10_gradient_at_a_zero_weight_is_the_envelope_gradient():
+    g = torch.Generator().manual_seed(0)
+    C = sqeuclidean(torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(3, 2, generator=g, dtype=torch.float64))
+    weights = torch.tensor([0.5, 0.3, 0.2, 0.0], dtype=torch.float64)
+    a = weights.clone().requires_grad_(True)
+    result = sinkhorn(a, None, C, eps=0.1, tol=1e-13)
+    (grad,) = torch.autograd.grad(result.regularized_cost, a)
+    assert torch.isfinite(grad).all()
+    assert torch.allclose(grad, result.f - 0.1, atol=1e-12)  # f_i − ε, the zero weight's entry included
+    assert bool((result.plan[3] == 0).all())
+
+    def value(w):
+        return float(sinkhorn(w, None, C, eps=0.1, tol=1e-13).regularized_cost)
+
+    direction = torch.tensor([-1.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # stays on the simplex
+    h = 1e-6
+    finite_difference = (value(weights + h * direction) - value(weights)) / h
+    assert finite_difference == pytest.approx(float(grad @ direction), abs=1e-5)
+
+
+def test_regularized_cost_gradients_by_gradcheck():
+    g = torch.Generator().manual_seed(2)
+    a, b, C = problem(n=5, m=4, seed=2)
+    solved = sinkhorn(a, b, C, 0.3, tol=1e-12)
+
+    def value(cost, u, v):  # at fixed potentials: the dual value is smooth in (cost, a, b)
+        return SinkhornResult(solved.f, solved.g, u, v, cost, 0.3, 1, True, [], []).regularized_cost
+
+    inputs = (C.clone().requires_grad_(True), (a + 0.01 * torch.rand(5, generator=g, dtype=torch.float64)).requires_grad_(True),
+              b.clone().requires_grad_(True))
+    assert torch.autograd.gradcheck(value, inputs)
+
+
+def test_issue12_row12_half_precision_cost():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 2), torch.randn(8, 2) + 3
+    cost = sqeuclidean(x, y).bfloat16()
+    reference = sinkhorn(None, None, cost.double(), 0.1, tol=1e-12)  # the same rounded cost in float64
+    assert float(reference.transport_cost) == pytest.approx(21.6165, abs=1e-4)
+    result = sinkhorn(None, None, cost, 0.1, tol=1e-2)
+    assert result.plan.dtype == result.transport_cost.dtype == torch.bfloat16
+    assert result.converged and float(result.marginal_error) < 1e-2  # of the plan as returned
+    plan = result.plan.double()  # check it independently as well
+    assert float((plan.sum(1) - 1 / 8).abs().sum() + (plan.sum(0) - 1 / 8).abs().sum()) < 1e-2
+    assert float(result.transport_cost) == pytest.approx(21.6165, abs=0.125)  # one bfloat16 step at 21.6
+    for dtype in (torch.bfloat16, torch.float16):  # a tolerance finer than the rounding: honestly not converged
+        unreachable = sinkhorn(None, None, cost.to(dtype), 0.1, tol=1e-6, max_iter=300)
+        assert not unreachable.converged and unreachable.plan.dtype == dtype
+
+
+def test_issue12_row12_half_precision_gradient_flows_back():
+    torch.manual_seed(0)
+    cost = sqeuclidean(torch.randn(8, 2), torch.randn(8, 2) + 3).to(torch.float16).requires_grad_(True)
+    result = sinkhorn(None, None, cost, 0.1, tol=1e-2)
+    result.regularized_cost.backward()
+    assert cost.grad.dtype == torch.float16 and torch.allclose(cost.grad.float(), result.plan.float(), atol=1e-3)

@@ -22,20 +22,29 @@ gap as :math:`\varepsilon \to 0`. A map is fitted to a target :math:`\nu` by
 :math:`\min_\theta S_\varepsilon(T_\theta\sharp\mu, \nu) + \lambda \hat{\mathcal M}_\mu(T_\theta)`
 (:func:`fit_map`), with :math:`T_\theta(x) = x + \mathrm{MLP}_\theta(x)`.
 Shapes: ``source``, ``mapped`` ``(n, d)``.
+
+Conventions as for every solver of :mod:`regkit.ot` (see :mod:`regkit.ot.sinkhorn`): half-precision
+points are solved in float32, and the gap — a difference of two nearly equal terms for a nearly
+optimal map — is formed in float32 before it is returned in the input dtype; every numeric
+argument is checked, a bad one raising ``ValueError`` that names it.
+
+Replicated in ``notebooks/monge_gap.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from regkit._checks import check_number, check_tensor
 from regkit.ot.costs import sqeuclidean
 from regkit.ot.sinkhorn import sinkhorn, sinkhorn_divergence
 
-__all__ = ["monge_gap", "ResidualMap", "fit_map"]
+__all__ = ["ResidualMap", "fit_map", "monge_gap"]
 
 Cost = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -49,20 +58,37 @@ def monge_gap(
     max_iter: int = 1000,
     tol: float = 1e-4,
 ) -> torch.Tensor:
-    """Sample Monge gap of the map ``source[i] ↦ mapped[i]``; differentiable in ``mapped``."""
-    if source.shape != mapped.shape or source.ndim != 2:
+    """Sample Monge gap of the map ``source[i] ↦ mapped[i]``, a scalar tensor in the cost's
+    dtype; differentiable in ``mapped`` (and ``source``).
+
+    ``source``, ``mapped``: floating ``(n, d)`` with ``n ≥ 1``; ``cost_fn(x, y)`` returns the
+    ``(n, n)`` cost; ``eps``, ``max_iter``, ``tol`` go to :func:`regkit.ot.sinkhorn` (validated
+    there). Raises ``ValueError`` naming ``source``/``mapped`` for mismatched or empty shapes,
+    ``TypeError`` for a ``cost_fn`` that is not callable.
+    """
+    check_tensor("source", source, ndim=2, floating=True)
+    check_tensor("mapped", mapped, ndim=2, floating=True)
+    if source.shape != mapped.shape or source.shape[0] == 0:
         raise ValueError(
-            f"source and mapped must both have shape (n, d), got {tuple(source.shape)} and {tuple(mapped.shape)}"
+            f"source and mapped must both have shape (n, d) with n >= 1, got {tuple(source.shape)} and {tuple(mapped.shape)}"
         )
+    if not callable(cost_fn):
+        raise TypeError(f"cost_fn must be callable (x, y) -> cost, got {type(cost_fn).__name__}")
     cost = cost_fn(source, mapped)
-    displacement = cost.diagonal().mean()
-    return displacement - sinkhorn(None, None, cost, eps, max_iter=max_iter, tol=tol).regularized_cost
+    result = sinkhorn(None, None, cost, eps, max_iter=max_iter, tol=tol)
+    displacement = cost.diagonal().to(result.f.dtype).mean()  # both terms in the working dtype
+    return (displacement - result._regularized_cost()).to(cost.dtype)
 
 
 class ResidualMap(nn.Module):
     """:math:`T(x) = x + \\mathrm{MLP}(x)`, an unconstrained map of ℝᵈ (no convexity imposed)."""
 
     def __init__(self, dim: int, hidden: int = 64, depth: int = 2) -> None:
+        """``dim``, ``hidden``: integers ≥ 1; ``depth``: hidden layers, an integer ≥ 0 (``ValueError``
+        naming the argument otherwise)."""
+        dim = check_number("dim", dim, low=1, integer=True)
+        hidden = check_number("hidden", hidden, low=1, integer=True)
+        depth = check_number("depth", depth, low=0, integer=True)
         super().__init__()
         layers: list[nn.Module] = []
         width = dim
@@ -98,9 +124,22 @@ def fit_map(
     inside them for reproducibility). ``tol``/``max_iter`` bound every Sinkhorn solve (the
     potentials are detached, so a loose tolerance costs only a little bias). Returns the map and the per-step history of the fit
     term, the Monge gap and the total loss. ``lam = 0`` is the fit-only baseline.
+
+    Ranges (``ValueError`` naming the argument otherwise): ``lam`` finite ≥ 0, ``eps`` and ``lr``
+    finite > 0, ``dim``, ``steps``, ``batch_size``, ``hidden``, ``max_iter`` integers ≥ 1,
+    ``tol`` ≥ 0; ``TypeError`` for samplers that are not callable.
     """
-    if lam < 0 or steps < 1:
-        raise ValueError(f"lam must be non-negative and steps positive, got lam={lam}, steps={steps}")
+    for name, sampler in (("sample_source", sample_source), ("sample_target", sample_target)):
+        if not callable(sampler):
+            raise TypeError(f"{name} must be callable (n) -> (n, d) tensor, got {type(sampler).__name__}")
+    lam = check_number("lam", lam, low=0)
+    eps = check_number("eps", eps, low=0, low_open=True)
+    steps = check_number("steps", steps, low=1, integer=True)
+    batch_size = check_number("batch_size", batch_size, low=1, integer=True)
+    lr = check_number("lr", lr, low=0, low_open=True)
+    hidden = check_number("hidden", hidden, low=1, integer=True)
+    tol = check_number("tol", tol, low=0, high=math.inf)
+    max_iter = check_number("max_iter", max_iter, low=1, integer=True)
     probe = sample_source(2)
     model = ResidualMap(dim, hidden).to(dtype=probe.dtype, device=probe.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

@@ -20,6 +20,8 @@ semi-definite), solves the Newton system with Jacobi-preconditioned conjugate gr
 :math:`O(\rho nm)` per iteration, and takes a backtracking (Armijo) line search on :math:`F`.
 Per Newton step the cost is :math:`O(nm)`, as for a Sinkhorn step; the number of steps is far
 smaller when :math:`\varepsilon` is small. Shapes as in :func:`regkit.ot.sinkhorn` (no batch).
+
+Replicated in ``notebooks/sinkhorn_newton_sparse.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from dataclasses import dataclass
 
 import torch
 
-from regkit.ot.sinkhorn import SinkhornResult, check_problem, sinkhorn
+from regkit._checks import check_number
+from regkit.ot.sinkhorn import (
+    _HALF,
+    SinkhornResult,
+    _rounded_plan_error,
+    check_problem,
+    sinkhorn,
+)
 
 __all__ = ["SNSResult", "sinkhorn_newton_sparse"]
 
@@ -117,27 +126,46 @@ def sinkhorn_newton_sparse(
             default ``cg_rtol`` is the inexact-Newton forcing term ``min(0.1, sqrt(error))``.
         armijo: sufficient-increase constant of the backtracking line search.
 
-    Use float64 for tolerances below about 1e-6.
+    Use float64 for tolerances below about 1e-6. Half-precision costs are solved in float32
+    and zero weights are allowed, as for :func:`regkit.ot.sinkhorn` (see :mod:`regkit.ot.sinkhorn`);
+    ``converged`` says the returned plan meets ``tol``.
+
+    Returns:
+        An :class:`SNSResult`.
+
+    Raises:
+        ValueError: naming the argument: any problem :func:`regkit.ot.sinkhorn` rejects, a batched
+            cost, ``tol < 0``, ``warmup``/``max_newton`` not integers ≥ 0, ``density`` outside
+            (0, 1], ``cg_rtol`` outside [0, 1), ``cg_max_iter`` not an integer ≥ 1, ``armijo``
+            outside (0, 1).
     """
     a, b, cost = check_problem(a, b, cost, eps)
     if cost.ndim != 2:
         raise ValueError(f"cost must be a single (n, m) matrix for SNS, got shape {tuple(cost.shape)}")
+    eps = check_number("eps", eps, low=0, low_open=True)
+    tol = check_number("tol", tol, low=0, high=math.inf)
+    warmup = check_number("warmup", warmup, low=0, integer=True)
+    max_newton = check_number("max_newton", max_newton, low=0, integer=True)
+    if density is not None:
+        density = check_number("density", density, low=0, high=1, low_open=True)
+    if cg_rtol is not None:
+        cg_rtol = check_number("cg_rtol", cg_rtol, low=0, high=1, high_open=True)
+    cg_max_iter = check_number("cg_max_iter", cg_max_iter, low=1, integer=True)
+    armijo = check_number("armijo", armijo, low=0, high=1, low_open=True, high_open=True)
     n, m = cost.shape
-    density = min(1.0, 50.0 / min(n, m)) if density is None else float(density)
-    if not 0 < density <= 1:
-        raise ValueError(f"density must lie in (0, 1], got {density}")
-    if warmup < 0 or max_newton < 0:
-        raise ValueError(f"warmup and max_newton must be non-negative, got {warmup} and {max_newton}")
+    density = min(1.0, 50.0 / min(n, m)) if density is None else density
     keep = max(1, math.ceil(density * n * m))
+    half = cost.dtype in _HALF
+    target = tol / 2 if half else tol  # the returned plan is rounded: leave room (see sinkhorn)
 
     start = time.perf_counter()
     times: list[float] = []
     errors: list[float] = []
     with torch.no_grad():
-        C = cost.detach()
+        C = cost.detach().to(a.dtype)  # float32 for half precision
         log_ab = a.log().unsqueeze(1) + b.log().unsqueeze(0)
         if warmup:
-            warm = sinkhorn(a, b, C, eps, max_iter=warmup, tol=tol)
+            warm = sinkhorn(a, b, C, eps, max_iter=warmup, tol=target)
             f, g = warm.f.clone(), warm.g.clone()
             errors += warm.errors
             times += warm.times
@@ -155,12 +183,12 @@ def sinkhorn_newton_sparse(
         value = dual(f, g, plan)
         cg_iterations: list[int] = []
         step_sizes: list[float] = []
-        converged = bool(errors) and errors[-1] < tol
+        converged = bool(errors) and errors[-1] < target
         for _ in range(max_newton if not converged else 0):
             rows, cols = plan.sum(1), plan.sum(0)
             grad = torch.cat([a - rows, b - cols])
             error = float(grad.abs().sum())
-            if error < tol:
+            if error < target:
                 converged = True
                 break
             hessian = _sparse_hessian(plan, rows, cols, keep)
@@ -185,11 +213,18 @@ def sinkhorn_newton_sparse(
             step_sizes.append(step)
             errors.append(float((plan.sum(1) - a).abs().sum() + (plan.sum(0) - b).abs().sum()))
             times.append(time.perf_counter() - start)
-            if errors[-1] < tol:
+            if errors[-1] < target:
                 converged = True
                 break
+        if bool((a == 0).any()) or bool((b == 0).any()):
+            # a zero weight's potential is free: take the c-transform of the other side, which makes
+            # the gradient of the regularized cost with respect to that weight the envelope gradient
+            f = torch.where(a > 0, f, -eps * torch.logsumexp((g.unsqueeze(0) - C) / eps + b.log().unsqueeze(0), dim=1))
+            g = torch.where(b > 0, g, -eps * torch.logsumexp((f.unsqueeze(1) - C) / eps + a.log().unsqueeze(1), dim=0))
+        if converged and half:
+            converged = _rounded_plan_error(f, g, a, b, cost, eps) < tol
     return SNSResult(
-        f, g, a, b, cost, float(eps), len(errors), converged, errors, times,
+        f, g, a, b, cost, eps, len(errors), converged, errors, times,
         n_sinkhorn=n_sinkhorn, n_newton=len(errors) - n_sinkhorn, hessian_density=keep / (n * m),
         cg_iterations=cg_iterations, step_sizes=step_sizes,
     )

@@ -29,18 +29,49 @@ and with respect to ``a`` and ``b`` the potentials.
 
 Shapes: ``a`` ``(..., n)``, ``b`` ``(..., m)``, ``cost`` ``(..., n, m)``; leading dimensions are
 a batch of independent problems.
+
+Conventions shared by every solver of :mod:`regkit.ot` (:func:`sinkhorn`,
+:func:`sinkhorn_divergence`, :func:`~regkit.ot.sinkhorn_newton_sparse`,
+:func:`~regkit.ot.sparsity_constrained_ot`, :func:`~regkit.ot.monge_gap`):
+
+* **Half precision.** A float16/bfloat16 cost is solved in float32: rounded to half precision,
+  the potentials would misplace the plan's exponents by many units (bfloat16 keeps 8 bits), so
+  a half-precision iteration cannot meet any useful tolerance. What is computed from the
+  solution — plan, log-plan, transport and regularized costs — is returned in the cost's dtype
+  (gradients flow back to it); the potentials, marginals and the marginal error stay float32.
+  ``converged`` is true only if the plan *as returned* (rounded to half precision) meets ``tol``,
+  so tolerances below the half-precision rounding of the plan (about 4e-3 in bfloat16) report
+  ``converged=False``. Half-precision marginals are accepted when they sum to one within their
+  own rounding (``torch.finfo(dtype).eps``).
+* **Zero weights.** Entries of ``a`` or ``b`` may be 0: their rows/columns of the plan are 0, their
+  potentials are the (soft) c-transforms of the other side, and the gradient of
+  :attr:`SinkhornResult.regularized_cost` with respect to such a weight is the envelope gradient
+  :math:`f_i - \varepsilon` (its limit from positive weights), never NaN.
+* **Arguments.** Every numeric and enumerated argument is checked; a bad one raises
+  ``ValueError`` naming it, its value and the valid range.
+
+Replicated in ``notebooks/sinkhorn_newton_sparse.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import torch
+from torch.autograd.function import once_differentiable
 
-from regkit._checks import check_finite, check_tensor
+from regkit._checks import check_finite, check_number, check_tensor
 
-__all__ = ["SinkhornResult", "sinkhorn", "sinkhorn_divergence", "check_problem"]
+__all__ = ["SinkhornResult", "check_problem", "sinkhorn", "sinkhorn_divergence"]
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the OT solvers compute in: float32 for float16/bfloat16, else ``dtype``."""
+    return torch.float32 if dtype in _HALF else dtype
 
 
 def _logsumexp_rows(work: torch.Tensor, kernel: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -54,16 +85,45 @@ def _logsumexp_rows(work: torch.Tensor, kernel: torch.Tensor, shift: torch.Tenso
     return work.sum(dim=-1).log_() + top.squeeze(-1)
 
 
+def _sum_tolerance(dtype: torch.dtype) -> float:
+    """How far from one a vector of weights in ``dtype`` may sum."""
+    return torch.finfo(dtype).eps if dtype in _HALF else 1e-5 if dtype == torch.float32 else 1e-8
+
+
 def check_problem(a, b, cost, eps: float | None = None, *, atol: float | None = None):
-    """Validate an OT problem; ``None`` marginals become uniform. Returns ``(a, b, cost)``."""
+    """Validate an OT problem and return ``(a, b, cost)``.
+
+    ``cost`` ``(..., n, m)`` must be a finite, non-empty floating tensor (``n, m ≥ 1``); ``a``
+    ``(..., n)`` and ``b`` ``(..., m)`` non-negative (zeros allowed), finite, summing to one
+    within ``atol`` (a number ≥ 0; default 1e-8 in float64, 1e-5 in float32,
+    ``finfo(dtype).eps`` in half precision, for the less precise of the weights' and the cost's
+    dtypes); ``None`` marginals become uniform. ``eps``, when given, must be a positive finite
+    number with ``max |cost| / eps`` far inside the float range (else the exponents overflow).
+    Returns the marginals in the working dtype (float32 for a half-precision cost, else the
+    cost's dtype) and the cost unchanged. Raises ``TypeError``/``ValueError`` naming the
+    argument.
+    """
     check_tensor("cost", cost, floating=True)
-    if cost.ndim < 2:
-        raise ValueError(f"cost must have shape (..., n, m), got {tuple(cost.shape)}")
-    check_finite("cost", cost)
+    if cost.ndim < 2 or cost.numel() == 0:
+        raise ValueError(f"cost must have shape (..., n, m) and be non-empty (n, m >= 1), got {tuple(cost.shape)}")
+    if atol is not None:
+        atol = check_number("atol", atol, low=0)
     n, m = cost.shape[-2:]
-    a = torch.full(cost.shape[:-1], 1.0 / n, dtype=cost.dtype, device=cost.device) if a is None else a
-    b = torch.full(cost.shape[:-2] + (m,), 1.0 / m, dtype=cost.dtype, device=cost.device) if b is None else b
-    atol = atol if atol is not None else (1e-5 if cost.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8)
+    work = _working_dtype(cost.dtype)
+    low, high = torch.aminmax(cost.detach())  # one pass for finiteness and range: NaN and inf propagate
+    bound = max(abs(float(low)), abs(float(high)))
+    if not math.isfinite(bound):
+        check_finite("cost", cost)
+    if eps is not None:
+        eps = check_number("eps", eps, low=0, low_open=True)
+        limit = torch.finfo(work).max / 16  # the exponents (f + g - C) / ε must not overflow
+        if bound / eps > limit:
+            raise ValueError(
+                f"eps = {eps:g} is too small for this cost: max |cost| / eps = {bound / eps:.3g} exceeds "
+                f"{limit:.3g}, the range of {work} (rescale the cost or raise eps)"
+            )
+    a = torch.full(cost.shape[:-1], 1.0 / n, dtype=work, device=cost.device) if a is None else a
+    b = torch.full(cost.shape[:-2] + (m,), 1.0 / m, dtype=work, device=cost.device) if b is None else b
     for name, weights, shape in (("a", a, cost.shape[:-1]), ("b", b, cost.shape[:-2] + (m,))):
         check_tensor(name, weights, floating=True)
         if weights.shape != shape:
@@ -71,20 +131,52 @@ def check_problem(a, b, cost, eps: float | None = None, *, atol: float | None = 
         check_finite(name, weights)
         if bool((weights < 0).any()):
             raise ValueError(f"{name} must be non-negative, got a minimum of {float(weights.min())}")
-        total = weights.sum(-1)
-        if bool(((total - 1).abs() > atol).any()):
+        tolerance = atol if atol is not None else max(_sum_tolerance(weights.dtype), _sum_tolerance(cost.dtype))
+        total = weights.to(work).sum(-1)
+        if bool(((total - 1).abs() > tolerance).any()):
             raise ValueError(f"{name} must sum to one along its last dimension, got sums in [{float(total.min())}, {float(total.max())}]")
-    if eps is not None and not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps}")
-    return a.to(cost.dtype), b.to(cost.dtype), cost
+    return a.to(work), b.to(work), cost
+
+
+class _EntropicPlan(torch.autograd.Function):
+    """:math:`P_{ij} = a_i b_j e^{(f_i + g_j - C_{ij})/\\varepsilon}`, formed in the log domain so
+    that no factor overflows. Backward (``f``, ``g`` carry no gradient): ``∂P/∂C = -P/ε``,
+    ``∂P_ij/∂a_i = b_j e^{(f_i + g_j - C_ij)/ε}`` and symmetrically for ``b`` — finite where a
+    weight is 0 (the limit from positive weights), where autograd through ``log a`` gives 0·∞ = NaN."""
+
+    @staticmethod
+    def forward(ctx, f, g, cost, a, b, eps):
+        log_a, log_b = a.log().unsqueeze(-1), b.log().unsqueeze(-2)
+        plan = (f.unsqueeze(-1) + g.unsqueeze(-2) - cost).div_(eps).add_(log_a).add_(log_b).exp_()
+        ctx.save_for_backward(f, g, cost, log_a, log_b, plan)
+        ctx.eps = eps
+        return plan
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        f, g, cost, log_a, log_b, plan = ctx.saved_tensors
+        grad_cost = grad_a = grad_b = None
+        if ctx.needs_input_grad[2]:
+            grad_cost = grad * plan / -ctx.eps
+        if ctx.needs_input_grad[3] or ctx.needs_input_grad[4]:
+            exponent = (f.unsqueeze(-1) + g.unsqueeze(-2) - cost) / ctx.eps
+            if ctx.needs_input_grad[3]:
+                grad_a = (grad * (exponent + log_b).exp()).sum(-1)
+            if ctx.needs_input_grad[4]:
+                grad_b = (grad * (exponent + log_a).exp()).sum(-2)
+        return None, None, grad_cost, grad_a, grad_b, None
 
 
 @dataclass(frozen=True)
 class SinkhornResult:
     """Potentials of an entropic OT problem and what follows from them.
 
-    ``f`` ``(..., n)``, ``g`` ``(..., m)``; ``errors`` holds the largest (over the batch) L1
-    marginal error after each iteration and ``times`` the wall time (seconds) at that point.
+    ``f`` ``(..., n)``, ``g`` ``(..., m)``, ``a``, ``b`` in the working dtype (float32 for a
+    half-precision cost, else the cost's dtype); ``cost`` as given. ``errors`` holds the largest
+    (over the batch) L1 marginal error after each iteration and ``times`` the wall time
+    (seconds) at that point. The properties are computed in the working dtype and returned in
+    the cost's dtype (but :attr:`marginal_error`).
     """
 
     f: torch.Tensor
@@ -98,37 +190,79 @@ class SinkhornResult:
     errors: list[float]
     times: list[float]
 
+    def _plan(self) -> torch.Tensor:
+        """The plan in the working dtype; differentiable in ``cost``, ``a`` and ``b``."""
+        cost = self.cost.to(self.f.dtype)
+        return _EntropicPlan.apply(self.f.detach(), self.g.detach(), cost, self.a, self.b, self.eps)
+
+    def _marginal_error(self) -> torch.Tensor:
+        """L1 marginal error, working dtype, of the plan as returned (rounded to the cost's dtype)."""
+        plan = self._plan().detach().to(self.cost.dtype).to(self.a.dtype)
+        return (plan.sum(-1) - self.a).abs().sum(-1) + (plan.sum(-2) - self.b).abs().sum(-1)
+
+    def _regularized_cost(self) -> torch.Tensor:
+        """:attr:`regularized_cost` in the working dtype."""
+        mass = self._plan().sum((-2, -1))  # the potentials carry no gradient: only cost, a, b do
+        return (self.f.detach() * self.a).sum(-1) + (self.g.detach() * self.b).sum(-1) - self.eps * (mass - 1)
+
     @property
     def log_plan(self) -> torch.Tensor:
-        """:math:`\\log P_{ij}`, ``(..., n, m)``."""
-        return (
-            (self.f.unsqueeze(-1) + self.g.unsqueeze(-2) - self.cost) / self.eps
+        """:math:`\\log P_{ij}`, ``(..., n, m)`` (``-inf`` on the rows/columns of zero weights)."""
+        cost = self.cost.to(self.f.dtype)
+        log_plan = (
+            (self.f.unsqueeze(-1) + self.g.unsqueeze(-2) - cost) / self.eps
             + self.a.log().unsqueeze(-1)
             + self.b.log().unsqueeze(-2)
         )
+        return log_plan.to(self.cost.dtype)
 
     @property
     def plan(self) -> torch.Tensor:
         """The transport plan :math:`P`, ``(..., n, m)``."""
-        return self.log_plan.exp()
+        return self._plan().to(self.cost.dtype)
 
     @property
     def marginal_error(self) -> torch.Tensor:
-        """:math:`\\lVert P1 - a\\rVert_1 + \\lVert P^\\top 1 - b\\rVert_1`, ``(...)``."""
-        plan = self.plan
-        return (plan.sum(-1) - self.a).abs().sum(-1) + (plan.sum(-2) - self.b).abs().sum(-1)
+        """:math:`\\lVert P1 - a\\rVert_1 + \\lVert P^\\top 1 - b\\rVert_1` of :attr:`plan` as
+        returned (rounded to the cost's dtype), ``(...)``, in the working dtype (a diagnostic to
+        compare with ``tol``: in half precision its own rounding would blur that comparison)."""
+        return self._marginal_error()
 
     @property
     def transport_cost(self) -> torch.Tensor:
         """:math:`\\langle P, C\\rangle`, ``(...)`` (what POT's ``sinkhorn2`` returns)."""
-        return (self.plan * self.cost).sum((-2, -1))
+        return (self._plan() * self.cost.to(self.f.dtype)).sum((-2, -1)).to(self.cost.dtype)
 
     @property
     def regularized_cost(self) -> torch.Tensor:
         """:math:`\\mathrm{OT}_\\varepsilon` as the dual value at the potentials, ``(...)``.
-        Differentiable in ``cost``, ``a`` and ``b`` (envelope theorem)."""
-        mass = self.plan.sum((-2, -1))  # the potentials carry no gradient: only cost, a, b do
-        return (self.f * self.a).sum(-1) + (self.g * self.b).sum(-1) - self.eps * (mass - 1)
+        Differentiable in ``cost``, ``a`` and ``b`` (envelope theorem): the gradients are the
+        plan and :math:`f - \\varepsilon`, :math:`g - \\varepsilon` at convergence, also at
+        zero weights."""
+        return self._regularized_cost().to(self.cost.dtype)
+
+
+def _rounded_plan_error(f, g, a, b, cost, eps) -> float:
+    """Largest (over the batch) L1 marginal error of the plan of ``(f, g)`` once rounded to the
+    cost's dtype: what ``converged`` must vouch for when the cost is in half precision."""
+    return float(SinkhornResult(f, g, a, b, cost, eps, 0, False, [], [])._marginal_error().max())
+
+
+def _check_init(init, n_shape, m_shape, dtype):
+    """Validate warm-start potentials ``(f, g)``: finite floating tensors that broadcast to
+    ``n_shape`` and ``m_shape``; returns ``f`` (detached, expanded, in ``dtype``)."""
+    if not isinstance(init, (tuple, list)) or len(init) != 2:
+        raise ValueError(f"init must be a pair (f, g) of potentials, got {type(init).__name__}")
+    for name, value, shape in (("init[0]", init[0], n_shape), ("init[1]", init[1], m_shape)):
+        check_tensor(name, value, floating=True)
+        try:
+            fits = torch.broadcast_shapes(value.shape, shape) == shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{name} must broadcast to shape {tuple(shape)}, got {tuple(value.shape)}")
+        check_finite(name, value)
+    return init[0].detach().to(dtype).expand(n_shape).clone()
 
 
 def sinkhorn(
@@ -142,9 +276,24 @@ def sinkhorn(
     init: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> SinkhornResult:
     """Log-domain Sinkhorn until the L1 marginal error is below ``tol`` (for every problem of
-    the batch) or ``max_iter`` iterations. ``a``/``b`` = ``None`` means uniform weights;
-    ``init`` = ``(f, g)`` warm-starts the potentials (the first half-step recomputes ``g`` from ``f``, so
-    ``f`` is what carries the warm start).
+    the batch) or ``max_iter`` iterations.
+
+    Args:
+        a, b: marginals ``(..., n)``, ``(..., m)``, non-negative (zeros allowed), summing to one;
+            ``None`` means uniform weights.
+        cost: ``(..., n, m)`` finite floating cost; float16/bfloat16 is solved in float32 (see
+            the module docstring).
+        eps: regularization ε, a positive finite number.
+        max_iter: most iterations, an integer ≥ 1.
+        tol: L1 marginal error to reach, a number ≥ 0 (0 runs all ``max_iter`` iterations).
+        init: ``(f, g)`` warm-starts the potentials (the first half-step recomputes ``g`` from
+            ``f``, so ``f`` is what carries the warm start).
+
+    Returns:
+        A :class:`SinkhornResult`; ``converged`` says the returned plan meets ``tol``.
+
+    Raises:
+        ValueError: naming the argument, for any argument out of range (see :func:`check_problem`).
 
     Example::
 
@@ -153,35 +302,48 @@ def sinkhorn(
         result.plan, result.transport_cost, result.converged, result.n_iter
     """
     a, b, cost = check_problem(a, b, cost, eps)
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be positive, got {max_iter}")
+    eps = check_number("eps", eps, low=0, low_open=True)
+    max_iter = check_number("max_iter", max_iter, low=1, integer=True)
+    tol = check_number("tol", tol, low=0, high=math.inf)
     start = time.perf_counter()
     times: list[float] = []
     with torch.no_grad():
-        scaled = cost.detach() / -eps  # -C / ε, computed once
+        scaled = cost.detach().to(a.dtype) / -eps  # -C / ε, computed once (in float32 for half precision)
         scaled_t = scaled.transpose(-1, -2).contiguous()  # both half-steps then reduce over contiguous rows
         work, work_t = torch.empty_like(scaled), torch.empty_like(scaled_t)
-        log_a, log_b = a.detach().log(), b.detach().log()
+        a_, b_ = a.detach(), b.detach()
+        log_a, log_b = a_.log(), b_.log()
+        # a zero weight's row is empty: its term of the error is 0 (not 0 · expm1(...), which may be 0 · ∞)
+        positive = a_ > 0 if bool((a_ == 0).any()) else None
         if init is None:
             f = torch.zeros_like(log_a)
         else:
-            f = init[0].detach().to(cost.dtype).expand_as(log_a).clone()
+            f = _check_init(init, log_a.shape, log_b.shape, a.dtype)
+        # half precision: the plan is returned rounded, so the float32 solve aims at half the tolerance
+        # and stops only once the rounded plan meets it too
+        half = cost.dtype in _HALF
+        target = tol / 2 if half else tol
         errors: list[float] = []
         converged = False
         for _ in range(max_iter):
             g = -eps * _logsumexp_rows(work_t, scaled_t, f / eps + log_a)
             f_next = -eps * _logsumexp_rows(work, scaled, g / eps + log_b)
             # rows of the plan (f, g) sum to a * exp((f - f_next) / ε); its columns are exact
-            error = (a.detach() * torch.expm1((f - f_next) / eps)).abs().sum(-1).max()
+            row_error = a_ * torch.expm1((f - f_next) / eps)
+            if positive is not None:
+                row_error = torch.where(positive, row_error, 0.0)
+            error = row_error.abs().sum(-1).max()
             errors.append(float(error))
             times.append(time.perf_counter() - start)
-            if errors[-1] < tol:
+            if errors[-1] < target and (not half or _rounded_plan_error(f, g, a, b, cost, eps) < tol):
                 converged = True
                 break
             f = f_next
         if not converged:  # return the pair with exact rows, the last computed
             f = f_next
-    return SinkhornResult(f, g, a, b, cost, float(eps), len(errors), converged, errors, times)
+        elif positive is not None:  # a zero weight's potential: the c-transform of the returned g
+            f = torch.where(positive, f, f_next)
+    return SinkhornResult(f, g, a, b, cost, eps, len(errors), converged, errors, times)
 
 
 def sinkhorn_divergence(
@@ -197,11 +359,26 @@ def sinkhorn_divergence(
 ) -> torch.Tensor:
     r""":math:`S_\varepsilon(\alpha, \beta) = \mathrm{OT}_\varepsilon(\alpha, \beta)
     - \tfrac12 \mathrm{OT}_\varepsilon(\alpha, \alpha) - \tfrac12 \mathrm{OT}_\varepsilon(\beta, \beta)`
-    between point clouds ``x`` ``(..., n, d)`` and ``y`` ``(..., m, d)`` (Genevay et al., 2018;
-    Feydy et al., 2019): non-negative, zero iff the measures agree, differentiable in the points.
-    ``cost_fn`` defaults to the squared Euclidean cost."""
+    between point clouds ``x`` ``(..., n, d)`` and ``y`` ``(..., m, d)`` with weights ``a``
+    ``(..., n)``, ``b`` ``(..., m)`` (``None``: uniform; zeros allowed) (Genevay et al., 2018;
+    Feydy et al., 2019): non-negative, zero iff the measures agree, differentiable in the points
+    and the weights. Returns a tensor ``(...)`` in the cost's dtype; the three terms are combined
+    in the working dtype (float32 for half precision), where their difference does not cancel
+    away. ``cost_fn(x, y)`` (a callable) defaults to the squared Euclidean cost, invariant to
+    translating both clouds. ``eps``, ``max_iter``, ``tol`` are passed to :func:`sinkhorn`
+    (validated there, errors name them)."""
     from regkit.ot.costs import sqeuclidean
 
-    cost_fn = cost_fn or sqeuclidean
-    solve = lambda p, q, u, v: sinkhorn(u, v, cost_fn(p, q), eps, max_iter=max_iter, tol=tol).regularized_cost  # noqa: E731
-    return solve(x, y, a, b) - 0.5 * (solve(x, x, a, a) + solve(y, y, b, b))
+    for name, cloud in (("x", x), ("y", y)):
+        if isinstance(cloud, torch.Tensor) and cloud.ndim >= 2 and cloud.shape[-2] == 0:
+            raise ValueError(f"{name} must hold at least one point, got shape {tuple(cloud.shape)}")
+    cost_fn = sqeuclidean if cost_fn is None else cost_fn
+    if not callable(cost_fn):
+        raise TypeError(f"cost_fn must be callable (x, y) -> cost, got {type(cost_fn).__name__}")
+
+    def solve(p, q, u, v):
+        cost = cost_fn(p, q)
+        return sinkhorn(u, v, cost, eps, max_iter=max_iter, tol=tol)._regularized_cost(), cost.dtype
+
+    (xy, dtype), (xx, _), (yy, _) = solve(x, y, a, b), solve(x, x, a, a), solve(y, y, b, b)
+    return (xy - 0.5 * (xx + yy)).to(dtype)

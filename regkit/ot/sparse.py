@@ -26,25 +26,39 @@ uniform square problems), large :math:`k` the quadratically regularized plan. Th
 relaxation of a non-convex problem: for small :math:`k` the plan can miss the marginals, so
 always look at :attr:`SparseOTResult.marginal_error`.
 Shapes: ``a`` ``(n,)``, ``b`` ``(m,)``, ``cost`` ``(n, m)``.
+
+Conventions as for every solver of :mod:`regkit.ot` (see :mod:`regkit.ot.sinkhorn`): a
+float16/bfloat16 cost is solved in float32 and the plan returned in the cost's dtype (the
+potentials stay float32); zero weights are allowed — their rows and columns carry no mass in
+any feasible plan, so the problem is solved without them and they get all-zero rows/columns
+(their potentials are set just low enough to give them none); every numeric and enumerated
+argument is checked, a bad one raising ``ValueError`` that names it.
+
+Replicated in ``notebooks/sparsity_constrained_ot.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import torch
 
-from regkit.ot.sinkhorn import check_problem
+from regkit._checks import check_choice, check_finite, check_number, check_tensor
+from regkit.ot.sinkhorn import _working_dtype, check_problem
 
-__all__ = ["SparseOTResult", "sparsity_constrained_ot", "sparse_simplex_projection"]
+__all__ = ["SparseOTResult", "sparse_simplex_projection", "sparsity_constrained_ot"]
 
 
 @dataclass(frozen=True)
 class SparseOTResult:
-    """Solution of sparsity-constrained OT. ``objective`` is the (semi-)dual value;
-    ``errors`` the gradient's largest entry after each L-BFGS function evaluation;
-    ``converged`` says the solver met its stopping rule before ``max_iter``."""
+    """Solution of sparsity-constrained OT. ``plan`` ``(n, m)`` in the cost's dtype; ``alpha``
+    ``(n,)``, ``beta`` ``(m,)`` (``None`` for the semi-dual), ``a``, ``b`` in the working dtype
+    (float32 for a half-precision cost); ``cost`` as given (detached). ``objective`` is the
+    (semi-)dual value; ``errors`` the gradient's largest entry after each L-BFGS function
+    evaluation; ``converged`` says the solver met its stopping rule before ``max_iter`` (it does
+    not vouch for the marginals: see :attr:`marginal_error`)."""
 
     plan: torch.Tensor
     alpha: torch.Tensor
@@ -60,12 +74,13 @@ class SparseOTResult:
     @property
     def marginal_error(self) -> float:
         """:math:`\\lVert T1-a\\rVert_1 + \\lVert T^\\top 1-b\\rVert_1`."""
-        return float((self.plan.sum(1) - self.a).abs().sum() + (self.plan.sum(0) - self.b).abs().sum())
+        plan = self.plan.to(self.a.dtype)
+        return float((plan.sum(1) - self.a).abs().sum() + (plan.sum(0) - self.b).abs().sum())
 
     @property
     def transport_cost(self) -> float:
-        """:math:`\\langle T, C\\rangle`."""
-        return float((self.plan * self.cost).sum())
+        """:math:`\\langle T, C\\rangle` (computed in the working dtype)."""
+        return float((self.plan.to(self.a.dtype) * self.cost.to(self.a.dtype)).sum())
 
     @property
     def nonzeros_per_column(self) -> torch.Tensor:
@@ -89,13 +104,31 @@ def _scatter_columns(top: torch.Tensor, rows: torch.Tensor | None, shape) -> tor
 def sparse_simplex_projection(values: torch.Tensor, k: int) -> torch.Tensor:
     """Project every column of ``values`` ``(n, m)`` onto the probability simplex restricted
     to vectors with at most ``k`` non-zeros: keep the column's ``k`` largest entries and
-    project them onto the simplex (sort-based threshold), the rest are zero."""
+    project them onto the simplex (sort-based threshold), the rest are zero.
+
+    ``values`` must be a finite floating tensor with ``n ≥ 1`` (half precision is computed in
+    float32 and returned in its dtype), ``k`` an integer ≥ 1. Returns ``(n, m)``, every column
+    non-negative, summing to one, with at most ``k`` non-zeros. Raises ``ValueError`` naming
+    ``values`` or ``k``.
+    """
+    check_tensor("values", values, ndim=2, floating=True)
+    if values.shape[0] == 0:
+        raise ValueError(f"values must have at least one row, got shape {tuple(values.shape)}")
+    check_finite("values", values)
+    k = check_number("k", k, low=1, integer=True)
+    return _project(values.to(_working_dtype(values.dtype)), k).to(values.dtype)
+
+
+def _project(values: torch.Tensor, k: int) -> torch.Tensor:
+    """:func:`sparse_simplex_projection` without the checks (the solvers' inner loop)."""
     top, rows = _top_k_columns(values, k)
     top, order = top.sort(dim=0, descending=True)
     rows = order if rows is None else rows.gather(0, order)
     cumulative = top.cumsum(0) - 1
     count = torch.arange(1, top.shape[0] + 1, dtype=top.dtype, device=top.device).unsqueeze(1)
-    support = (top - cumulative / count > 0).sum(0, keepdim=True)  # ≥ 1: the largest entry is always kept
+    # ≥ 1 in exact arithmetic (the largest entry is always kept); the clamp keeps an overflowed
+    # column (inf - inf = NaN compares false everywhere) from indexing row -1
+    support = (top - cumulative / count > 0).sum(0, keepdim=True).clamp_min_(1)
     threshold = cumulative.gather(0, support - 1) / support
     return _scatter_columns((top - threshold).clamp_min(0), rows, values.shape)
 
@@ -116,10 +149,36 @@ def _dual_value_and_grad(params, a, b, cost, k, gamma):
 
 def _semi_dual_value_and_grad(alpha, a, b, cost, k, gamma):
     shifted = alpha.unsqueeze(1) - cost
-    simplex = sparse_simplex_projection(shifted / (gamma * b), k)
-    per_column = (shifted * simplex).sum(0) - 0.5 * gamma * b * (simplex * simplex).sum(0)
+    # a column with b_j = 0 carries no mass and adds b_j · max_Ω(...) = 0: project it with any
+    # finite scale (1) instead of dividing by 0, then its plan column and term are exactly 0
+    scale = gamma * b
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    simplex = _project(shifted / scale, k)
+    per_column = (shifted * simplex).sum(0) - 0.5 * scale * (simplex * simplex).sum(0)
     plan = simplex * b
     return alpha @ a - per_column @ b, a - plan.sum(1), lambda: plan
+
+
+def _embed(z, keep_a, keep_b, b, cost, gamma, formulation):
+    """Potentials of the problem without its zero weights → potentials of the whole problem
+    that give the zero-weight rows and columns no mass and leave the rest of the plan as is."""
+    n_kept = int(keep_a.sum())
+    alpha = cost.new_zeros(keep_a.shape[0])
+    alpha[keep_a] = z[:n_kept]
+    # a margin above the rounding of α + β − c, so that "no mass" survives the evaluation's own rounding
+    slack = 16 * torch.finfo(cost.dtype).eps * (float(cost.abs().max()) + float(z.abs().max()) + 1)
+    if formulation == "dual":
+        beta = cost.new_zeros(keep_b.shape[0])
+        beta[keep_b] = z[n_kept:]
+        # α_i + β_j − c_ij < 0 on every entry of a zero-weight column, then of a zero-weight row
+        beta[~keep_b] = (cost[keep_a][:, ~keep_b] - alpha[keep_a].unsqueeze(1)).amin(0) - slack
+        alpha[~keep_a] = (cost[~keep_a] - beta).amin(1) - slack
+        return torch.cat([alpha, beta])
+    # semi-dual: a zero-weight row sits 2 below the top of every column's (α − c_j)/(γ b_j), under the
+    # projection's threshold (at most 1 below the top) and under every row that carries mass
+    top = (alpha[keep_a].unsqueeze(1) - cost[keep_a][:, keep_b]).amax(0)
+    alpha[~keep_a] = (cost[~keep_a][:, keep_b] + top - 2 * gamma * b[keep_b]).amin(1) - slack
+    return alpha
 
 
 @functools.lru_cache(maxsize=1)
@@ -184,51 +243,71 @@ def sparsity_constrained_ot(
     """Solve sparsity-constrained OT; every column of the plan has at most ``k`` non-zeros.
 
     Args:
-        a, b, cost: the problem (``None`` marginals are uniform).
-        k: the largest number of non-zeros per column, ``k ≥ 1``.
-        gamma: weight :math:`\\gamma > 0` of the squared-ℓ² regularizer.
+        a, b, cost: the problem (``None`` marginals are uniform; zero weights allowed; a
+            float16/bfloat16 cost is solved in float32), as checked by
+            :func:`regkit.ot.sinkhorn.check_problem`.
+        k: the largest number of non-zeros per column, an integer ``k ≥ 1``.
+        gamma: weight :math:`\\gamma > 0` (finite) of the squared-ℓ² regularizer.
         formulation: ``"dual"`` (potentials α, β) or ``"semi_dual"`` (α only).
-        max_iter: most L-BFGS iterations; ``tol``: stop when every gradient entry is below it
-            (and, with scipy, when the relative objective change is below it).
+        max_iter: most L-BFGS iterations, an integer ≥ 1; ``tol`` (≥ 0): stop when every
+            gradient entry is below it (and, with scipy, when the relative objective change is
+            below it).
+        history_size: L-BFGS memory, an integer ≥ 1.
         solver: ``"scipy"`` — scipy's L-BFGS-B driving the torch objective and gradient (the
             driver POT uses: same iterations, fastest on the CPU); ``"torch"`` —
             ``torch.optim.LBFGS`` with a strong-Wolfe line search, everything on the tensors'
             device.
+
+    Returns:
+        A :class:`SparseOTResult`.
+
+    Raises:
+        ValueError: naming the argument, for any of them out of range or a batched cost.
     """
     a, b, cost = check_problem(a, b, cost)
     if cost.ndim != 2:
         raise ValueError(f"cost must be an (n, m) matrix, got shape {tuple(cost.shape)}")
-    if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k}")
-    if not gamma > 0:
-        raise ValueError(f"gamma must be positive, got {gamma}")
-    if formulation not in ("dual", "semi_dual"):
-        raise ValueError(f"formulation must be 'dual' or 'semi_dual', got {formulation!r}")
-    k, n = int(k), a.shape[0]
-    a, b, C = a.detach(), b.detach(), cost.detach()
-    if formulation == "dual":
-        evaluate = lambda z: _dual_value_and_grad(z, a, b, C, k, gamma)  # noqa: E731
-        params = torch.zeros(n + b.shape[0], dtype=C.dtype, device=C.device)
-    else:
-        evaluate = lambda z: _semi_dual_value_and_grad(z, a, b, C, k, gamma)  # noqa: E731
-        params = torch.zeros(n, dtype=C.dtype, device=C.device)
+    k = check_number("k", k, low=1, integer=True)
+    gamma = check_number("gamma", gamma, low=0, low_open=True)
+    formulation = check_choice("formulation", formulation, ("dual", "semi_dual"))
+    max_iter = check_number("max_iter", max_iter, low=1, integer=True)
+    tol = check_number("tol", tol, low=0, high=math.inf)
+    history_size = check_number("history_size", history_size, low=1, integer=True)
+    solver = check_choice("solver", solver, ("scipy", "torch"))
+    n = a.shape[0]
+    a, b, C = a.detach(), b.detach(), cost.detach().to(a.dtype)  # float32 for half precision
+    value_and_grad = _dual_value_and_grad if formulation == "dual" else _semi_dual_value_and_grad
+    # rows and columns of zero weight carry no mass in any feasible plan: solve the problem without
+    # them (left in, L-BFGS would have to drive their potentials to -inf and may stop with mass there)
+    keep_a, keep_b = a > 0, b > 0
+    whole = bool(keep_a.all()) and bool(keep_b.all())
+    a_kept, b_kept, C_kept = (a, b, C) if whole else (a[keep_a], b[keep_b], C[keep_a][:, keep_b])
+    # the plan is unchanged when cost and γ are scaled together, the potentials scale with them: solve
+    # at unit cost scale, where L-BFGS-B's first (absolute) step suits the potentials' size
+    scale = float(C_kept.abs().max())
+    scale = scale if scale > 0 else 1.0
+    size = a_kept.shape[0] + (b_kept.shape[0] if formulation == "dual" else 0)
+    params = torch.zeros(size, dtype=C.dtype, device=C.device)
     errors: list[float] = []
-    if solver == "scipy":
-        z, n_iter, converged = _lbfgs_scipy(evaluate, params, errors, max_iter=max_iter, tol=tol, history_size=history_size)
-    elif solver == "torch":
-        z, n_iter, converged = _lbfgs_torch(evaluate, params, errors, max_iter=max_iter, tol=tol, history_size=history_size)
-    else:
-        raise ValueError(f"solver must be 'scipy' or 'torch', got {solver!r}")
+    lbfgs = _lbfgs_scipy if solver == "scipy" else _lbfgs_torch
+    C_unit = C_kept / scale
+    z, n_iter, converged = lbfgs(
+        lambda z: value_and_grad(z, a_kept, b_kept, C_unit, k, gamma / scale), params, errors,
+        max_iter=max_iter, tol=tol, history_size=history_size,
+    )
+    z = z * scale
     with torch.no_grad():
-        value, grad, make_plan = evaluate(z)
+        if not whole:
+            z = _embed(z, keep_a, keep_b, b, C, gamma, formulation)
+        value, _, make_plan = value_and_grad(z, a, b, C, k, gamma)
         plan = make_plan()
     return SparseOTResult(
-        plan=plan,
+        plan=plan.to(cost.dtype),
         alpha=z[:n],
         beta=z[n:] if formulation == "dual" else None,
         a=a,
         b=b,
-        cost=C,
+        cost=cost.detach(),
         objective=float(value),
         n_iter=n_iter,
         converged=converged,
