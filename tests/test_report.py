@@ -125,3 +125,12 @@ def test_report_renders_each_executed_notebook_to_html(root):
     assert "Alpha replication" in page and ">value<" in page
     assert "<a href='alpha/alpha.html'>HTML</a>" in (root / "outputs" / "index.html").read_text()
     assert "[HTML](alpha/alpha.html)" in (root / "outputs" / "REPORT.md").read_text()
+
+
+def test_method_table_links_code_and_tests_from_the_registry(tmp_path):
+    write_run(tmp_path / "outputs", record("elr", ["reproduced"]))
+    (tmp_path / "README.md").write_text(f"{README_START}\n{README_END}\n")
+    write_report(tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert "[`elr.py`](regkit/losses/elr.py)" in readme and "[`test_elr.py`](tests/test_elr.py)" in readme
+    assert "[`elr.py`](../regkit/losses/elr.py)" in (tmp_path / "outputs" / "REPORT.md").read_text()

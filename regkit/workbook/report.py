@@ -18,6 +18,7 @@ from pathlib import Path
 
 from regkit.workbook import stability
 from regkit.workbook.claims import Claim, Record, load_record
+from regkit.workbook.registry import METHODS
 
 README_START = "<!-- methods:start -->"
 README_END = "<!-- methods:end -->"
@@ -61,14 +62,23 @@ def _run(record: Record) -> str:
     return f"{record.profile}, {record.device}, {record.wall_seconds:.0f} s"
 
 
+def _files(paths: tuple[str, ...], prefix: str) -> str:
+    return ", ".join(f"[`{Path(p).name}`]({prefix}{p})" for p in paths)
+
+
 def method_table(records: list[tuple[Record, list[Path]]], outputs: Path, link_prefix: str = "outputs/") -> str:
-    """Markdown table: slug, paper, verdict counts, stability over seed blocks, profile, wall time."""
-    lines = ["| method | paper | verdicts | held-out seeds | run |", "|---|---|---|---|---|"]
+    """Markdown table: slug, paper, code and tests (from the registry), verdict counts, stability over
+    seed blocks, profile and wall time. Links are relative to ``outputs/`` when ``link_prefix`` is empty."""
+    up = "" if link_prefix else "../"
+    lines = ["| method | paper | code | tests | verdicts | held-out seeds | run |", "|---|---|---|---|---|---|---|"]
     for record, _ in records:
         paper = record.paper
+        method = METHODS.get(record.slug)
+        code = _files(method.modules, up) if method else "—"
+        tests = _files(method.tests, up) if method else "—"
         lines.append(
             f"| [`{record.slug}`]({link_prefix}{record.slug}/{record.slug}.ipynb) "
-            f"| [{paper['title']}]({_arxiv(paper)}) ({paper.get('year', '')}) "
+            f"| [{paper['title']}]({_arxiv(paper)}) ({paper.get('year', '')}) | {code} | {tests} "
             f"| {record.summary()} | {_stability_summary(stability_of(outputs, record.slug))} | {_run(record)} |"
         )
     return "\n".join(lines)
