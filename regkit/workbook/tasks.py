@@ -111,34 +111,39 @@ def submit_runs(
     scheduler: str | None = None,
     on_result: Callable[[RunResult], None] | None = None,
     progress: bool = True,
+    client=None,
 ) -> list[RunResult]:
     """Run every spec as a Dask task; return one :class:`RunResult` per spec, in the order given.
 
     A task whose worker died, or that raised before the notebook ran (a refused run), comes back
     as a failed result with the error. ``on_result`` is called as each run finishes (to write its
-    status, print its line). A progress bar over the tasks is shown on the terminal.
+    status, print its line). A progress bar over the tasks is shown on the terminal. ``client``:
+    an open ``distributed.Client`` to use instead of starting a cluster (``workers``/``scheduler``
+    are then ignored).
     """
+    if client is None:
+        with cluster(workers, scheduler) as own:
+            return submit_runs(root, specs, on_result=on_result, progress=progress, client=own)
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     results: dict[int, RunResult] = {}
-    with cluster(workers, scheduler) as client:
-        print(f"dask: {len(client.scheduler_info()['workers'])} worker(s), dashboard {client.dashboard_link}", flush=True)
-        threads = worker_threads(client)
-        futures = {client.submit(_task, str(root), spec, threads, pure=False): i for i, spec in enumerate(specs)}
-        bar = tqdm(total=len(specs), desc="notebook runs", unit="run", disable=not progress)
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a dead worker or a refused run is this run's failure
-                error = f"{type(exc).__name__}: {exc}"
-                result = RunResult(specs[i].slug, False, 0.0, str(specs[i].destination or ""), error)
-            results[i] = result
-            bar.update(1)
-            if on_result:
-                on_result(result)
-        bar.close()
+    print(f"dask: {len(client.scheduler_info()['workers'])} worker(s), dashboard {client.dashboard_link}", flush=True)
+    threads = worker_threads(client)
+    futures = {client.submit(_task, str(root), spec, threads, pure=False): i for i, spec in enumerate(specs)}
+    bar = tqdm(total=len(specs), desc="notebook runs", unit="run", disable=not progress)
+    for future in as_completed(futures):
+        i = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - a dead worker or a refused run is this run's failure
+            error = f"{type(exc).__name__}: {exc}"
+            result = RunResult(specs[i].slug, False, 0.0, str(specs[i].destination or ""), error)
+        results[i] = result
+        bar.update(1)
+        if on_result:
+            on_result(result)
+    bar.close()
     return [results[i] for i in range(len(specs))]
 
 
