@@ -61,7 +61,7 @@ stability: install
 	$(WB) report
 
 test: install
-	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env
+	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --durations=25
 
 # As root (many containers), JupyterLab refuses to start without --allow-root; LAB_ARGS adds more flags.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
