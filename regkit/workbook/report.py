@@ -214,12 +214,30 @@ def update_readme(readme: Path, table: str) -> bool:
     return new != text
 
 
+NOTEBOOK_CSS = "notebook.css"
+
+
+def _page(body: str, title: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<link rel='stylesheet' href='../{NOTEBOOK_CSS}'></head><body>{body}</body></html>"
+    )
+
+
 def render_notebooks(outputs: Path) -> list[Path]:
-    """Render each executed reference notebook ``outputs/<slug>/<slug>.ipynb`` to ``<slug>.html`` (nbconvert),
-    so that the report page opens it without Jupyter; an HTML newer than its notebook is kept."""
+    """Render each executed reference notebook ``outputs/<slug>/<slug>.ipynb`` to ``<slug>.html`` (nbconvert's
+    ``basic`` template, one shared stylesheet ``outputs/notebook.css``), so that the report page opens it without
+    Jupyter; an HTML newer than its notebook is kept."""
     import nbformat
     from nbconvert import HTMLExporter
+    from pygments.formatters import HtmlFormatter
 
+    css = outputs / NOTEBOOK_CSS
+    css.write_text(
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "pre{background:#f7f7f7;padding:6px;overflow-x:auto}img{max-width:100%}"
+        ".jp-InputPrompt,.jp-OutputPrompt{display:none}\n" + HtmlFormatter().get_style_defs(".highlight") + "\n"
+    )
     exporter = None
     written = []
     for notebook in sorted(outputs.glob("*/*.ipynb")):
@@ -228,9 +246,9 @@ def render_notebooks(outputs: Path) -> list[Path]:
         target = notebook.with_suffix(".html")
         if target.exists() and target.stat().st_mtime >= notebook.stat().st_mtime:
             continue
-        exporter = exporter or HTMLExporter(template_name="lab")
+        exporter = exporter or HTMLExporter(template_name="basic")
         body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-        target.write_text(body)
+        target.write_text(_page(body, notebook.stem))
         written.append(target)
     return written
 
