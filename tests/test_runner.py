@@ -107,7 +107,7 @@ def test_parse_parameter():
 
 SEEDY = """
 import regkit.workbook as wb
-run = wb.start("seedy", {"title": "t", "arxiv": "0000.00000", "seeds": []}, {"full": {}, "quick": {}},
+run = wb.start("seedy", {"full": {}, "quick": {}}, paper={"title": "t", "arxiv": "0000.00000", "seeds": []},
                profile=profile, seed=seed, device="cpu", output_dir=output_dir)
 centre = 5.0 if seed % 2 == 0 else -5.0  # the claim holds for even seeds only
 run.record("a", "depends on the seed", paper="p", criterion="x ≥ 0",

@@ -16,7 +16,7 @@ from regkit.workbook.cli import main
 
 SEEDY_BLOCKS = """
 import regkit.workbook as wb
-run = wb.start("seedy", {"title": "t", "arxiv": "0000.00000", "seeds": []}, {"full": {}, "quick": {}},
+run = wb.start("seedy", {"full": {}, "quick": {}}, paper={"title": "t", "arxiv": "0000.00000", "seeds": []},
                profile=profile, seed=seed, device="cpu", output_dir=output_dir)
 centre = 5.0 if (seed // 1000) % 2 == 0 else -5.0  # seed blocks 1000, 2000, ... alternate
 run.record("a", "depends on the seed block", paper="p", criterion="x ≥ 0",

@@ -71,8 +71,15 @@ def test_start_writes_to_scratch_by_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "notebooks")
     monkeypatch.setenv("REGKIT_PROFILE", "quick")
     paper = {"title": "T", "arxiv": "0000.00000", "seeds": []}
-    run = wb.start("toy", paper, {"quick": {}, "full": {}}, profile="full", device="cpu")
+    run = wb.start("toy", {"quick": {}, "full": {}}, profile="full", device="cpu", paper=paper)
     assert run.profile == "quick" and run.output_dir == tmp_path / "scratch" / "quick" / "toy"
+
+
+def test_start_reads_the_paper_from_the_registry(tmp_path):
+    run = wb.start("elr", {"quick": {}, "full": {}}, profile="quick", device="cpu", output_dir=tmp_path)
+    assert run.ledger.paper["arxiv"] == wb.registry.METHODS["elr"].paper.arxiv
+    with pytest.raises(ValueError, match="not registered"):
+        wb.start("no_such_method", {"quick": {}, "full": {}}, profile="quick", device="cpu", output_dir=tmp_path)
 
 
 def test_bad_training_arguments():

@@ -2,7 +2,7 @@
 
 Every notebook's second cell is::
 
-    run = wb.start(SLUG, PAPER, PROFILES, profile=profile, seed=seed, device=device, output_dir=output_dir)
+    run = wb.start(SLUG, PROFILES, profile=profile, seed=seed, device=device, output_dir=output_dir)
 
 where ``profile``, ``seed``, ``device`` and ``output_dir`` come from the papermill
 ``parameters`` cell. ``REGKIT_PROFILE`` in the environment overrides ``profile`` (nbval runs
@@ -23,6 +23,7 @@ from regkit.workbook.claims import Claim, Ledger
 from regkit.workbook.device import resolve_device
 from regkit.workbook.figures import claims_figure, save_figure, set_theme
 from regkit.workbook.paths import find_root, scratch_dir
+from regkit.workbook.registry import method
 from regkit.workbook.seeding import seed_everything
 
 PROFILE_ENV = "REGKIT_PROFILE"
@@ -84,15 +85,22 @@ class Session:
 
 def start(
     slug: str,
-    paper: dict,
     profiles: dict[str, dict],
     *,
     profile: str = "full",
     seed: int = 0,
     device: str = "auto",
     output_dir: str | Path = "",
+    paper: dict | None = None,
 ) -> Session:
-    """Resolve the profile and device, seed everything, set the figure theme, open the ledger."""
+    """Resolve the profile and device, seed everything, set the figure theme, open the ledger.
+
+    The paper (title, year, arXiv id, seed pages) is read from the slug registry
+    (:data:`regkit.workbook.registry.METHODS`); an unregistered ``slug`` raises ``ValueError`` unless
+    ``paper`` gives it (a dict with ``title``, ``arxiv`` and ``seeds``: scratch notebooks and tests).
+    """
+    if paper is None:
+        paper = method(slug).paper.as_dict()
     for key in ("title", "arxiv", "seeds"):
         if key not in paper:
             raise ValueError(f"paper must give {key!r}, got keys {sorted(paper)}")
