@@ -113,24 +113,30 @@ def test_plan_properties(seed, eps):
     assert torch.allclose(shifted.plan, plan, atol=1e-8)
 
 
-def test_sinkhorn_divergence_properties():
+@pytest.mark.parametrize("m", [40, 30])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sinkhorn_divergence_properties(m, weighted):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(30, 2, generator=g, dtype=torch.float64)
-    y = torch.randn(40, 2, generator=g, dtype=torch.float64) + 2.0
-    assert float(sinkhorn_divergence(x, x, 0.1)) == pytest.approx(0.0, abs=1e-9)
-    far = sinkhorn_divergence(x, y, 0.1)
+    y = torch.randn(m, 2, generator=g, dtype=torch.float64) + 2.0
+    u = torch.rand(30, generator=g, dtype=torch.float64) + 0.5 if weighted else torch.ones(30, dtype=torch.float64)
+    v = torch.rand(m, generator=g, dtype=torch.float64) + 0.5 if weighted else torch.ones(m, dtype=torch.float64)
+    u, v = u / u.sum(), v / v.sum()
+    a, b = (u, v) if weighted else (None, None)
+    assert float(sinkhorn_divergence(x, x, 0.1, a=a, b=a)) == pytest.approx(0.0, abs=1e-9)
+    far = sinkhorn_divergence(x, y, 0.1, a=a, b=b)
     assert float(far) > 1.0
 
-    def pot_ot_eps(p, q):  # ⟨P, C⟩ + ε KL(P | a⊗b) from POT's plan
-        C = sqeuclidean(p, q).numpy()
-        u, v = np.full(len(p), 1 / len(p)), np.full(len(q), 1 / len(q))
-        plan = ot.bregman.sinkhorn_log(u, v, C, 0.1, stopThr=1e-11, numItermax=20_000)
-        return (plan * C).sum() + 0.1 * (plan * np.log(plan / np.outer(u, v))).sum()
+    def pot_ot_eps(p, q, wp, wq):  # ⟨P, C⟩ + ε KL(P | a⊗b) from POT's plan
+        C, wp, wq = sqeuclidean(p, q).numpy(), wp.numpy(), wq.numpy()
+        plan = ot.bregman.sinkhorn_log(wp, wq, C, 0.1, stopThr=1e-11, numItermax=20_000)
+        return (plan * C).sum() + 0.1 * (plan * np.log(plan / np.outer(wp, wq))).sum()
 
-    reference = pot_ot_eps(x, y) - 0.5 * (pot_ot_eps(x, x) + pot_ot_eps(y, y))
-    assert float(far) == pytest.approx(reference, rel=1e-7)
+    reference = pot_ot_eps(x, y, u, v) - 0.5 * (pot_ot_eps(x, x, u, u) + pot_ot_eps(y, y, v, v))
+    assert float(sinkhorn_divergence(x, y, 0.1, a=a, b=b, tol=1e-10)) == pytest.approx(reference, rel=1e-7)
+    assert float(far) == pytest.approx(reference, rel=1e-6)  # default tol 1e-4
     x = x.clone().requires_grad_(True)
-    sinkhorn_divergence(x, y, 0.1).backward()
+    sinkhorn_divergence(x, y, 0.1, a=a, b=b).backward()
     assert torch.isfinite(x.grad).all() and float(x.grad.norm()) > 0
 
 

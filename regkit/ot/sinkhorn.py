@@ -79,8 +79,7 @@ def _logsumexp_rows(work: torch.Tensor, kernel: torch.Tensor, shift: torch.Tenso
     buffer: no (n, m) temporary is allocated per call, which on large problems spares the page
     faults of fresh memory at every half-step."""
     torch.add(kernel, shift.unsqueeze(-2), out=work)
-    top = work.amax(dim=-1, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    top = work.amax(dim=-1, keepdim=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)  # 0 where not finite
     work.sub_(top).exp_()
     return work.sum(dim=-1).log_() + top.squeeze(-1)
 
