@@ -56,6 +56,7 @@ class ExchangeStats:
     bytes_received: int = 0
 
     def reset(self) -> None:
+        """Set every counter (calls, bytes sent, bytes received) back to 0; returns ``None``."""
         self.calls = self.bytes_sent = self.bytes_received = 0
 
 

@@ -41,8 +41,8 @@ Replicated in ``notebooks/f_dpo.ipynb`` (slug registry: ``regkit.workbook.regist
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +64,12 @@ class Generator:
     f_prime_log: Callable[[torch.Tensor], torch.Tensor] | None
 
     def f_prime(self, u: torch.Tensor) -> torch.Tensor:
+        """The derivative :math:`f'(u)` at ratios ``u > 0`` (any shape, same shape returned),
+        evaluated as ``f_prime_log(log u)`` (the form f-DPO uses, Wang et al. 2023, arXiv:2309.16240, Table 1).
+
+        Raises:
+            ValueError: the generator has no derivative usable by f-DPO.
+        """
         if self.f_prime_log is None:
             raise ValueError(f"the {self.name} generator has no derivative usable by f-DPO")
         return self.f_prime_log(torch.log(u))

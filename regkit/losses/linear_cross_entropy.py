@@ -42,7 +42,13 @@ from dataclasses import dataclass
 
 import torch
 
-from regkit._checks import as_labels, check_choice, check_number, check_reduction, check_tensor
+from regkit._checks import (
+    as_labels,
+    check_choice,
+    check_number,
+    check_reduction,
+    check_tensor,
+)
 
 __all__ = ["LinearCrossEntropyStats", "linear_cross_entropy"]
 
@@ -56,6 +62,7 @@ class LinearCrossEntropyStats:
 
     @property
     def skipped_fraction(self) -> float:
+        """Share of vocabulary tiles whose gradient was skipped, in ``[0, 1]`` (0 before any tile)."""
         return self.skipped / self.tiles if self.tiles else 0.0
 
 

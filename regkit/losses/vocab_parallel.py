@@ -44,8 +44,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from regkit._checks import check_choice, check_number, check_reduction
 from regkit.distributed import world_size
-from regkit._checks import check_reduction
 from regkit.losses.linear_cross_entropy import (
     LinearCrossEntropyStats,
     _accumulate_gradients,
@@ -202,16 +202,16 @@ def vocab_parallel_linear_cross_entropy(
     # shapes and dtypes as on one process; the target range is checked against the global V below
     _check_inputs(hidden, weight, torch.full_like(targets, ignore_index), bias, ignore_index)
     check_reduction(reduction)
-    if chunk_size < 1 or token_chunk_size < 1:
-        raise ValueError(f"chunk_size and token_chunk_size must be positive, got {chunk_size}, {token_chunk_size}")
-    if z_loss < 0:
-        raise ValueError(f"z_loss must be non-negative, got {z_loss}")
-    if filter_eps == "auto":
+    chunk_size = check_number("chunk_size", chunk_size, low=1, integer=True)
+    token_chunk_size = check_number("token_chunk_size", token_chunk_size, low=1, integer=True)
+    z_loss = check_number("z_loss", z_loss, low=0)
+    if isinstance(filter_eps, str):
+        check_choice("filter_eps", filter_eps, ("auto",))
         filter_eps = torch.finfo(hidden.dtype).eps / 32
-    elif filter_eps is not None and not isinstance(filter_eps, (int, float)):
-        raise ValueError(f"filter_eps must be a float, 'auto' or None, got {filter_eps!r}")
-    if vocab_start is not None and int(vocab_start) < 0:
-        raise ValueError(f"vocab_start must be non-negative, got {vocab_start}")
+    elif filter_eps is not None:
+        filter_eps = check_number("filter_eps", filter_eps, low=0)
+    if vocab_start is not None:
+        vocab_start = check_number("vocab_start", vocab_start, low=0, integer=True)
 
     start, vocab = _shard_layout(weight.shape[0], vocab_start, hidden.device, process_group)
     bad = (targets != ignore_index) & ((targets < 0) | (targets >= vocab))

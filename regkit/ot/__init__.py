@@ -1,5 +1,5 @@
 """Optimal transport: costs, log-domain Sinkhorn, Sinkhorn–Newton–Sparse, sparsity-constrained
-OT, the Monge gap, and exact OT for small uniform problems.
+OT, the Monge gap, exact OT for small uniform problems, and map-quality metrics (L2-UVP).
 
 Conventions shared by every solver (detailed in :mod:`regkit.ot.sinkhorn`): float16/bfloat16
 inputs are solved in float32 and results returned in the input dtype, ``converged`` only when
@@ -9,6 +9,7 @@ argument is validated with a ``ValueError`` naming it."""
 
 from regkit.ot.costs import euclidean, minkowski, sqeuclidean
 from regkit.ot.exact import ExactOTResult, exact_ot
+from regkit.ot.metrics import gaussian_moment_errors, l2_uvp
 from regkit.ot.monge_gap import ResidualMap, fit_map, monge_gap
 from regkit.ot.newton import SNSResult, sinkhorn_newton_sparse
 from regkit.ot.sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
@@ -27,6 +28,8 @@ __all__ = [
     "euclidean",
     "exact_ot",
     "fit_map",
+    "gaussian_moment_errors",
+    "l2_uvp",
     "minkowski",
     "monge_gap",
     "sinkhorn",

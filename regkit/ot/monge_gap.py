@@ -38,7 +38,6 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from regkit._checks import check_number, check_tensor
 from regkit.ot.costs import sqeuclidean
@@ -116,7 +115,7 @@ def fit_map(
     hidden: int = 64,
     tol: float = 1e-4,
     max_iter: int = 1000,
-    progress: bool = True,
+    callback: Callable[[int, dict], None] | None = None,
 ) -> tuple[ResidualMap, list[dict]]:
     """Fit :math:`T_\\theta` by Adam on :math:`S_\\varepsilon(T\\sharp\\mu, \\nu) + \\lambda\\,\\hat{\\mathcal M}_\\mu(T)`.
 
@@ -124,14 +123,18 @@ def fit_map(
     inside them for reproducibility). ``tol``/``max_iter`` bound every Sinkhorn solve (the
     potentials are detached, so a loose tolerance costs only a little bias). Returns the map and the per-step history of the fit
     term, the Monge gap and the total loss. ``lam = 0`` is the fit-only baseline.
+    ``callback(step, record)``, if given, is called after every step with the step index
+    (from 0) and that step's history record (e.g. to advance a progress bar).
 
     Ranges (``ValueError`` naming the argument otherwise): ``lam`` finite ≥ 0, ``eps`` and ``lr``
     finite > 0, ``dim``, ``steps``, ``batch_size``, ``hidden``, ``max_iter`` integers ≥ 1,
-    ``tol`` ≥ 0; ``TypeError`` for samplers that are not callable.
+    ``tol`` ≥ 0; ``TypeError`` for samplers or a callback that are not callable.
     """
     for name, sampler in (("sample_source", sample_source), ("sample_target", sample_target)):
         if not callable(sampler):
             raise TypeError(f"{name} must be callable (n) -> (n, d) tensor, got {type(sampler).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable (step, record) -> None, got {type(callback).__name__}")
     lam = check_number("lam", lam, low=0)
     eps = check_number("eps", eps, low=0, low_open=True)
     steps = check_number("steps", steps, low=1, integer=True)
@@ -144,7 +147,7 @@ def fit_map(
     model = ResidualMap(dim, hidden).to(dtype=probe.dtype, device=probe.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
-    for _ in tqdm(range(steps), disable=not progress, mininterval=1.0, leave=False, desc=f"λ={lam}"):
+    for step in range(steps):
         x, y = sample_source(batch_size), sample_target(batch_size)
         mapped = model(x)
         fit = sinkhorn_divergence(mapped, y, eps, cost_fn=cost_fn, tol=tol, max_iter=max_iter)
@@ -154,4 +157,6 @@ def fit_map(
         loss.backward()
         optimizer.step()
         history.append({"fit": float(fit.detach()), "monge_gap": float(gap.detach()), "loss": float(loss.detach())})
+        if callback is not None:
+            callback(step, history[-1])
     return model, history

@@ -72,15 +72,16 @@ class SparseOTResult:
     errors: list[float]
 
     @property
-    def marginal_error(self) -> float:
-        """:math:`\\lVert T1-a\\rVert_1 + \\lVert T^\\top 1-b\\rVert_1`."""
+    def marginal_error(self) -> torch.Tensor:
+        """:math:`\\lVert T1-a\\rVert_1 + \\lVert T^\\top 1-b\\rVert_1` of :attr:`plan` as returned, a
+        0-dim tensor in the working dtype (as :attr:`regkit.ot.SinkhornResult.marginal_error`)."""
         plan = self.plan.to(self.a.dtype)
-        return float((plan.sum(1) - self.a).abs().sum() + (plan.sum(0) - self.b).abs().sum())
+        return (plan.sum(1) - self.a).abs().sum() + (plan.sum(0) - self.b).abs().sum()
 
     @property
-    def transport_cost(self) -> float:
-        """:math:`\\langle T, C\\rangle` (computed in the working dtype)."""
-        return float((self.plan.to(self.a.dtype) * self.cost.to(self.a.dtype)).sum())
+    def transport_cost(self) -> torch.Tensor:
+        """:math:`\\langle T, C\\rangle`, a 0-dim tensor in the cost's dtype (computed in the working dtype)."""
+        return (self.plan.to(self.a.dtype) * self.cost.to(self.a.dtype)).sum().to(self.cost.dtype)
 
     @property
     def nonzeros_per_column(self) -> torch.Tensor:

@@ -32,8 +32,9 @@ from __future__ import annotations
 import torch
 
 from regkit._checks import as_mask, check_number, check_tensor, upcast_half
+from regkit.rl.grpo import grpo_loss
 
-__all__ = ["aepo_temperature", "reinforce_loss", "token_entropy"]
+__all__ = ["aepo_loss", "aepo_temperature", "reinforce_loss", "token_entropy"]
 
 
 def aepo_temperature(entropy: float, target: float, *, t_low: float = 0.8, t_high: float = 1.2) -> float:
@@ -108,3 +109,50 @@ def token_entropy(logits: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     if mask is None:
         return entropy.mean().to(logits.dtype)
     return (torch.where(valid, entropy, 0.0).sum() / valid.sum().clamp(min=1)).to(logits.dtype)
+
+
+def aepo_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    reg_logps: torch.Tensor,
+    reg_rewards: torch.Tensor,
+    reg_mask: torch.Tensor,
+    *,
+    alpha: float = 1.0,
+    clip_low: float = 0.2,
+    clip_high: float = 0.2,
+) -> torch.Tensor:
+    r"""The AEPO objective (to minimize): the GRPO surrogate plus :math:`\alpha` times REINFORCE on
+    temperature-adjusted samples,
+
+    .. math:: \mathcal L_{\mathrm{AEPO}} = \mathcal L_{\mathrm{GRPO}}(\log\pi_\theta, \log\pi_{\mathrm{old}}, A, m)
+        - \frac{\alpha}{\sum m'} \sum_{i,t} m'_{i,t} R_i \log\pi_\theta(o'_{i,t}),
+        \qquad o'_i \sim \pi_\theta^{T},\ T = \texttt{aepo\_temperature}(H, H_{\mathrm{target}}),
+
+    whose gradient is the paper's Eq. for :math:`\nabla J_{\mathrm{AEPO}}` (Wang et al. 2025,
+    arXiv:2510.08141, Sec. 3; the official trainer ``597358816/AEPO`` mixes the samples into the
+    GRPO batch with advantage 1 instead of a weighted second term).
+
+    Args:
+        logps, old_logps: ``(..., L)`` token log-probabilities of the GRPO responses under the
+            policy (differentiated) and the sampling policy (constants).
+        advantages: ``(...)`` one advantage per GRPO response (e.g. :func:`regkit.rl.group_advantages`).
+        mask: ``(..., L)`` bool or 0/1 validity of the GRPO tokens.
+        reg_logps: ``(..., L')`` log-probabilities, under the policy at temperature 1, of the
+            responses sampled at temperature :math:`T` (differentiated).
+        reg_rewards: ``(...)`` their rewards; reg_mask: ``(..., L')`` their validity.
+        alpha: weight :math:`\alpha \ge 0` of the REINFORCE term; clip_low, clip_high: as
+            :func:`regkit.rl.grpo_loss`.
+
+    Returns:
+        a scalar in ``logps``' dtype.
+
+    Raises:
+        ValueError: naming the argument, as :func:`regkit.rl.grpo_loss` and :func:`reinforce_loss`,
+            or ``alpha`` negative or not finite.
+    """
+    alpha = check_number("alpha", alpha, low=0)
+    loss = grpo_loss(logps, old_logps, advantages, mask, clip_low=clip_low, clip_high=clip_high)
+    return loss + alpha * reinforce_loss(reg_logps, reg_rewards, reg_mask)

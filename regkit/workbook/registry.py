@@ -59,7 +59,8 @@ METHODS: dict[str, Method] = {
         _method(
             "aepo_entropy_control",
             "Arbitrary Entropy Policy Optimization: Entropy Is Controllable in Reinforcement Fine-tuning",
-            2025, "2510.08141", [_S0], ["regkit/rl/aepo.py", "regkit/rl/grpo.py"], ["tests/test_rl_and_lion.py"],
+            2025, "2510.08141", [_S0], ["regkit/rl/aepo.py", "regkit/rl/grpo.py", "regkit/rl/sequence.py"],
+            ["tests/test_rl_and_lion.py", "tests/test_rl_sequence.py"],
         ),
         _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
@@ -93,7 +94,8 @@ METHODS: dict[str, Method] = {
         ),
         _method(
             "monge_gap", "The Monge Gap: A Regularizer to Learn All Transport Maps", 2023, "2302.04953",
-            [_S0, _S1, _S3], ["regkit/ot/monge_gap.py", "regkit/ot/exact.py"], ["tests/test_ot_solvers.py"],
+            [_S0, _S1, _S3], ["regkit/ot/monge_gap.py", "regkit/ot/exact.py", "regkit/ot/metrics.py"],
+            ["tests/test_ot_solvers.py", "tests/test_ot_metrics_and_results.py"],
         ),
         _method(
             "pass_at_n_loss",
