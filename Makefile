@@ -21,11 +21,12 @@ SCHEDULER ?=
 BLOCKS    ?= 3
 DFLAGS  := $(if $(WORKERS),--workers $(WORKERS),) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
-.PHONY: help install reproduce quick test lab report compare bench stability gpu-check clean
+.PHONY: help install reproduce quick test lint lab report compare bench stability gpu-check clean
 
 help:
 	@echo "make reproduce [NB=slug] [PARAMS='k=v ...']  run notebooks (full profile) into outputs/, then the report"
 	@echo "make test                                    unit tests + nbval over every notebook (quick profile)"
+	@echo "make lint                                    ruff check + ruff format --check (notebooks included)"
 	@echo "make quick [NB=slug]                          every notebook in the quick profile (scratch/quick/)"
 	@echo "make lab                                     JupyterLab on notebooks/"
 	@echo "make report                                  outputs/REPORT.md, outputs/index.html, README table"
@@ -59,6 +60,10 @@ quick: install
 stability: install
 	$(WB) stability $(SELECTED) --blocks $(BLOCKS) --profile $(PROFILE) $(PFLAGS) $(DIRTY) $(DFLAGS)
 	$(WB) report
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: install
 	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --durations=25
