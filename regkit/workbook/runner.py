@@ -184,6 +184,9 @@ def run_notebook(
             cwd=str(path.parent),
             kernel_name=kernel_name,
             progress_bar=False,
+            # the kernel's own notices (e.g. "running over TCP without encryption" on a local
+            # kernel) are not the notebook's output; its errors still show
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except Exception as exc:  # noqa: BLE001 - any failure of the notebook is reported, not raised
         failed = scratch / "failed" / slug
