@@ -1,7 +1,7 @@
 """Linear cross-entropy: naive, regkit's ``linear_cross_entropy`` and torch's chunked
 ``F.linear_cross_entropy``, side by side, as memory and time ratios.
 
-Each (variant, size) runs in its own fresh process (``regkit.workbook.isolated``): peak
+Each (variant, size) runs in its own fresh process (``regkit.workbook.measure``): peak
 extra memory of one forward + backward pass over the inputs already allocated (gradients
 included), then the median wall time of 3 more passes. Sizes: N = 8192 tokens, d = 256,
 float32, V ∈ {32768, 65536, 131072}; the issue's reference point is V = 131072.
@@ -12,9 +12,9 @@ outputs/benchmarks/cross_entropy.{json,png}.
 
 from common import OUT, write
 
-from regkit.workbook.ce_variants import VARIANTS
 from regkit.workbook.figures import save_figure, subplots
-from regkit.workbook.isolated import measure_isolated
+from regkit.workbook.measure import measure_in_fresh_process
+from regkit.workbook.testbeds.linear_ce import VARIANTS
 
 N, DIM = 8192, 256
 VOCABS = (32768, 65536, 131072)
@@ -25,7 +25,7 @@ def main():
     rows = []
     for vocab in VOCABS:
         for variant in VARIANTS:
-            result = measure_isolated("regkit.workbook.ce_variants:setup", repeats=3, variant=variant, n=N,
+            result = measure_in_fresh_process("regkit.workbook.testbeds.linear_ce:setup", repeats=3, variant=variant, n=N,
                                       vocab=vocab, dim=DIM)
             rows.append({"variant": variant, "n": N, "vocab": vocab, "dim": DIM, **result})
             print(rows[-1], flush=True)

@@ -44,9 +44,14 @@ import regkit.losses.elr
 import regkit.losses.ldr
 import regkit.regularizers.self_distillation
 from regkit.distributed import STATS, state_sync, sync_rows
-from regkit.losses import ALDRKLLoss, ELRLoss, linear_cross_entropy, vocab_parallel_linear_cross_entropy
+from regkit.losses import (
+    ALDRKLLoss,
+    ELRLoss,
+    linear_cross_entropy,
+    vocab_parallel_linear_cross_entropy,
+)
 from regkit.regularizers import PSKD, soft_cross_entropy
-from regkit.workbook.isolated import _reset_peak, _status_kib
+from regkit.workbook.measure import reset_peak_rss, status_kib
 
 WORLD = 2
 N, DIM, WIDTH, CLASSES, BATCH = 8192, 32, 256, 10, 256
@@ -187,10 +192,10 @@ def _vocab(rank: int, world: int) -> dict:
     linear_cross_entropy(small_h, small_w, small_t).backward()  # warm the kernels, not the peak
     if world > 1:
         dist.barrier()
-    reset = _reset_peak()
-    before = _status_kib("VmRSS") * 1024
+    reset = reset_peak_rss()
+    before = status_kib("VmRSS") * 1024
     step()
-    peak = _status_kib("VmHWM") * 1024 - before if reset else None
+    peak = status_kib("VmHWM") * 1024 - before if reset else None
     times, cpu = [], []
     for _ in range(REPEATS):
         start, start_cpu = time.perf_counter(), time.process_time()

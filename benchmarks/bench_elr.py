@@ -7,12 +7,12 @@ checks and the regularizer; the ratio shows what that costs relative to the step
 
 import torch
 import torch.nn.functional as F
-
-from common import median_time, write
+from common import write
 
 import regkit.workbook as wb
 from regkit.losses import ELRLoss
 from regkit.workbook.figures import save_figure, subplots
+from regkit.workbook.measure import median_time
 
 N_EXAMPLES, FEATURES, HIDDEN = 50_000, 64, 256
 

@@ -1,14 +1,11 @@
-"""Shared benchmark helpers: robust timing, side-by-side ratios, JSON and figure output."""
+"""Shared benchmark helpers: the machine description and JSON output (timing: :mod:`regkit.workbook.measure`)."""
 
 from __future__ import annotations
 
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -16,23 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python benchmarks/bench_x.py` from anywhere
 
 OUT = ROOT / "outputs" / "benchmarks"
-
-
-def median_time(fn: Callable[[], object], *, repeats: int = 7, warmup: int = 2, min_seconds: float = 0.05) -> float:
-    """Median wall time of ``fn()`` in seconds; each sample loops until ``min_seconds``."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        calls, start = 0, time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-        samples.append(elapsed / calls)
-    return statistics.median(samples)
 
 
 def machine() -> dict:

@@ -43,7 +43,7 @@ from common import OUT, ROOT
 
 from regkit.losses import linear_cross_entropy
 from regkit.ot import sinkhorn, sqeuclidean
-from regkit.workbook.ce_variants import make_problem
+from regkit.workbook.testbeds.linear_ce import make_problem
 
 TOTAL_SECONDS = 450  # 7.5 minutes of stages, the rest for the interpreter and CUDA start-up
 BUDGETS = {"tests": 170, "cross_entropy": 140, "sinkhorn": 35, "notebooks": 105}

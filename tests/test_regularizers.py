@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from regkit.regularizers import PSKD, cutmix, cutout, mixup, soft_cross_entropy
+from regkit.regularizers import (
+    PSKD,
+    cutmix,
+    cutout,
+    maybe_cutmix,
+    mixup,
+    soft_cross_entropy,
+)
 from regkit.workbook import aurc
 
 
@@ -37,7 +44,7 @@ def test_cutmix_box_area_follows_lambda_before_clipping():
 
 def test_mixup_targets_and_inputs_are_the_same_convex_combination():
     x, y = batch((10, 1, 40))
-    mixed, targets, lam = mixup(x, y, 5, alpha=0.4, generator=torch.Generator().manual_seed(3))
+    _mixed, targets, lam = mixup(x, y, 5, alpha=0.4, generator=torch.Generator().manual_seed(3))
     assert 0 <= lam <= 1 and torch.allclose(targets.sum(1), torch.ones(10))
     onehot = torch.nn.functional.one_hot(y, 5).float()
     perm_targets = (targets - lam * onehot) / (1 - lam)
@@ -107,3 +114,31 @@ def test_aurc_against_brute_force():
 def test_bad_input(fn, match):
     with pytest.raises(ValueError, match=match):
         fn()
+
+
+@pytest.mark.parametrize("prob", [0.0, 0.3, 0.5, 1.0])
+def test_maybe_cutmix_applies_cutmix_with_probability_prob(prob):
+    """Against the official rule computed independently: r = U[0, 1) drawn first, CutMix iff r < prob,
+    and then CutMix's own draws from the same generator."""
+    x, y = torch.randn(6, 1, 8, 8), torch.arange(6) % 5
+    applied = 0
+    for seed in range(400):
+        result = maybe_cutmix(x, y, 5, prob=prob, alpha=1.0, generator=torch.Generator().manual_seed(seed))
+        reference = torch.Generator().manual_seed(seed)
+        r = torch.rand(1, generator=reference).item()
+        assert (result is not None) == (r < prob)
+        if result is not None:
+            applied += 1
+            expected = cutmix(x, y, 5, alpha=1.0, generator=reference)
+            assert torch.equal(result[0], expected[0]) and torch.equal(result[1], expected[1])
+            assert result[2] == expected[2]
+    assert abs(applied / 400 - prob) <= 4 * (prob * (1 - prob) / 400) ** 0.5 + 1e-12
+
+
+def test_maybe_cutmix_rejects_bad_arguments():
+    x, y = torch.randn(4, 1, 8), torch.arange(4)
+    for prob in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="prob"):
+            maybe_cutmix(x, y, 5, prob=prob, generator=torch.Generator())
+    with pytest.raises(ValueError, match="labels"):
+        maybe_cutmix(x, torch.tensor([0, 1, 2]), 5, prob=0.0, generator=torch.Generator())

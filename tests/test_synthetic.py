@@ -1,4 +1,4 @@
-"""Synthetic tasks, the pass@k metric and the isolated-process memory measurement."""
+"""Synthetic tasks, the pass@k metric and the fresh-process memory measurement."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 
 from regkit.data import gaussian_clusters, modular_addition, zipf_bigram_corpus
 from regkit.workbook import pass_at_k
-from regkit.workbook.isolated import measure_isolated
+from regkit.workbook.measure import measure_in_fresh_process
 
 
 def test_modular_addition_labels_and_split():
@@ -45,16 +45,16 @@ def test_pass_at_k_closed_form():
         assert math.isclose(value, ((1 - 0.5**k) + (1 - 0.9**k)) / 2, rel_tol=1e-7)  # float32 logits
 
 
-def test_isolated_measurement_sees_the_peak_of_a_large_temporary():
-    result = measure_isolated("regkit.workbook.ce_variants:setup", variant="naive", n=512, vocab=16384, dim=8)
+def test_fresh_process_measurement_sees_the_peak_of_a_large_temporary():
+    result = measure_in_fresh_process("regkit.workbook.testbeds.linear_ce:setup", variant="naive", n=512, vocab=16384, dim=8)
     logits_bytes = 512 * 16384 * 4
     assert result["peak_extra_bytes"] >= logits_bytes  # the logits alone
-    small = measure_isolated("regkit.workbook.ce_variants:setup", variant="regkit", n=512, vocab=16384, dim=8)
+    small = measure_in_fresh_process("regkit.workbook.testbeds.linear_ce:setup", variant="regkit", n=512, vocab=16384, dim=8)
     assert small["peak_extra_bytes"] < result["peak_extra_bytes"] / 2
 
 
-def test_isolated_measurement_reports_failures():
-    assert "error" in measure_isolated("regkit.workbook.ce_variants:setup", variant="nope", n=2, vocab=2, dim=2)
+def test_fresh_process_measurement_reports_failures():
+    assert "error" in measure_in_fresh_process("regkit.workbook.testbeds.linear_ce:setup", variant="nope", n=2, vocab=2, dim=2)
 
 
 @pytest.mark.parametrize("fn", [lambda: modular_addition(1, 0.5, torch.Generator()),

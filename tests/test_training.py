@@ -82,10 +82,94 @@ def test_start_reads_the_paper_from_the_registry(tmp_path):
         wb.start("no_such_method", {"quick": {}, "full": {}}, profile="quick", device="cpu", output_dir=tmp_path)
 
 
+def _ce(logits, labels, index):
+    return F.cross_entropy(logits, labels)
+
+
 def test_bad_training_arguments():
     model = wb.mlp(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(4, 3), torch.zeros(4, dtype=torch.long)
+    ok = {"epochs": 1, "batch_size": 2, "loss_fn": _ce, "generator": torch.Generator(), "progress": False}
     with pytest.raises(ValueError, match="same length"):
-        wb.train(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.randn(4, 3), torch.zeros(3, dtype=torch.long),
-                 epochs=1, batch_size=2, loss_fn=None, generator=torch.Generator(), progress=False)
+        wb.train(model, opt, x, y[:3], **ok)
+    for bad, match in [
+        ({"epochs": 0}, "epochs"), ({"epochs": 1.5}, "epochs"), ({"batch_size": 0}, "batch_size"),
+        ({"loss_fn": None}, "exactly one of loss_fn"), ({"batch_loss": lambda *a: None}, "exactly one of loss_fn"),
+        ({"on_step": 3}, "on_step"), ({"evaluate": "x"}, "evaluate"), ({"generator": 0}, "generator"),
+        ({"evaluate": lambda epoch: 1.0}, "evaluate must return"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            wb.train(model, opt, x, y, **{**ok, **bad})
+
+
+def _steps_run(seed, **hooks):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(22, 3, generator=generator)
+    y = (x[:, 0] > 0).long()
+    torch.manual_seed(seed)
+    model = wb.mlp(3, 8, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+    history = wb.train(model, opt, x, y, epochs=3, batch_size=5, generator=generator, progress=False,
+                       on_step=lambda step, loss: seen.append((step, loss)), **hooks)
+    return seen, history, x, y
+
+
+def test_on_step_sees_every_step_in_order_with_the_batch_loss():
+    losses = []
+
+    def loss_fn(logits, labels, index):
+        loss = F.cross_entropy(logits, labels)
+        losses.append(float(loss.detach()))
+        return loss
+
+    seen, history, _, _ = _steps_run(0, loss_fn=loss_fn)
+    assert [step for step, _ in seen] == list(range(1, 3 * 5 + 1))  # ceil(22 / 5) = 5 steps per epoch
+    assert [loss for _, loss in seen] == losses
+    assert all(isinstance(loss, float) for _, loss in seen)
+    # the epoch's mean loss is the batch losses weighted by the batch sizes (5, 5, 5, 5, 2)
+    weights = [5, 5, 5, 5, 2]
+    first = sum(w * loss for w, (_, loss) in zip(weights, seen[:5])) / 22
+    assert history[0]["loss"] == pytest.approx(first, rel=1e-6)
+
+
+def test_a_seed_fixes_the_run_with_hooks():
+    a, history_a, _, _ = _steps_run(3, loss_fn=_ce)
+    b, history_b, _, _ = _steps_run(3, loss_fn=_ce)
+    c, _, _, _ = _steps_run(4, loss_fn=_ce)
+    assert a == b and history_a == history_b and a != c
+
+
+def test_batch_loss_gets_the_model_the_batch_and_the_epoch_from_one():
+    calls = []
+
+    def batch_loss(model, xb, yb, index, epoch):
+        calls.append((epoch, index.clone()))
+        assert model.training
+        return F.cross_entropy(model(xb), yb)
+
+    seen, _, x, _ = _steps_run(0, batch_loss=batch_loss)
+    assert [epoch for epoch, _ in calls] == [1] * 5 + [2] * 5 + [3] * 5 and len(seen) == 15
+    for epoch in (1, 2, 3):  # each epoch visits every example once
+        index = torch.cat([i for e, i in calls if e == epoch]).sort().values
+        assert torch.equal(index, torch.arange(x.shape[0]))
+
+
+def test_evaluate_is_the_end_of_epoch_hook():
+    events = []
+
+    def loss_fn(logits, labels, index):
+        events.append("step")
+        return F.cross_entropy(logits, labels)
+
+    def evaluate(epoch):
+        events.append(("end", epoch, torch.is_grad_enabled()))
+        return None if epoch == 2 else {"metric": float(epoch)}
+
+    _, history, _, _ = _steps_run(0, loss_fn=loss_fn, evaluate=evaluate)
+    assert events == (["step"] * 5 + [("end", 1, False)] + ["step"] * 5 + [("end", 2, False)]
+                      + ["step"] * 5 + [("end", 3, False)])
+    assert [h.get("metric") for h in history] == [1.0, None, 3.0]
     with pytest.raises(TypeError, match="seed"):
         wb.seed_everything(1.5)

@@ -5,6 +5,8 @@ r"""Input-mixing augmentations with soft targets: Mixup, CutMix, Cutout.
 * CutMix (Yun et al., ICCV 2019, arXiv:1905.04899): paste a box of :math:`x_\pi` into :math:`x`;
   the box has area ratio :math:`1 - \lambda` and a uniform centre, is clipped to the input, and
   the labels are mixed by the area **actually pasted**, :math:`\lambda' = 1 - |\text{box}| / |x|`.
+  It is applied to a batch with probability ``prob`` (:func:`maybe_cutmix`; 0.5 in the paper's CIFAR
+  setting, ``cutmix_prob`` of the official ``train.py``): one uniform draw :math:`r`, CutMix iff :math:`r < p`.
 * Cutout (DeVries & Taylor, 2017, arXiv:1708.04552): zero one box per example (size fixed,
   centre uniform, clipped); the targets stay one-hot.
 
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 
 from regkit._checks import as_labels, check_number, check_range, check_tensor
 
-__all__ = ["cutmix", "cutout", "mixup", "one_hot_targets"]
+__all__ = ["cutmix", "cutout", "maybe_cutmix", "mixup", "one_hot_targets"]
 
 
 def _check(x, labels, num_classes) -> torch.Tensor:
@@ -63,7 +65,7 @@ def _box(shape, ratio: float, generator: torch.Generator) -> tuple[slice, ...]:
     side = ratio ** (1 / len(shape))
     slices = []
     for size in shape:
-        length = int(round(size * side))
+        length = round(size * side)
         centre = int(torch.randint(0, size, (1,), generator=generator))
         slices.append(slice(max(centre - length // 2, 0), min(centre + length - length // 2, size)))
     return tuple(slices)
@@ -90,6 +92,24 @@ def cutmix(x, labels, num_classes: int, *, alpha: float = 1.0, generator: torch.
     kept = 1 - pasted / float(np.prod(x.shape[2:]))
     targets = one_hot_targets(labels, num_classes, x.dtype)
     return mixed, kept * targets + (1 - kept) * targets[perm], kept
+
+
+def maybe_cutmix(x, labels, num_classes: int, *, prob: float, alpha: float = 1.0, generator: torch.Generator):
+    """CutMix applied to the batch with probability ``prob``, as in the official code
+    (clovaai/CutMix-PyTorch ``train.py``: ``r = np.random.rand(1); if beta > 0 and r < cutmix_prob``).
+
+    Draws one ``r ~ U[0, 1)`` from ``generator`` (``torch.rand``); when ``r < prob`` returns
+    :func:`cutmix`'s ``(mixed inputs, soft targets (N, K), λ')`` (drawn from ``generator`` next),
+    otherwise ``None``: train on the clean batch with its labels.
+
+    Raises:
+        ValueError: naming ``prob`` (not in [0, 1]) or an argument of :func:`cutmix`.
+    """
+    prob = check_number("prob", prob, low=0, high=1)
+    _check(x, labels, num_classes)
+    if float(torch.rand(1, generator=generator)) < prob:
+        return cutmix(x, labels, num_classes, alpha=alpha, generator=generator)
+    return None
 
 
 def cutout(x, labels, num_classes: int, *, size: float = 0.5, generator: torch.Generator):

@@ -1,10 +1,10 @@
 """Replication plumbing used by the notebooks (never by the methods): profiles, device,
-seeding, the training loop, metrics, figures, the claims ledger, the runner and the report."""
+seeding, the training loop, metrics, paired comparisons, figures, the claims ledger, the runner and the report."""
 
 from regkit.workbook.claims import Ledger, Record, load_record
-from regkit.workbook.evidence import Evidence
 from regkit.workbook.device import resolve_device
-from regkit.workbook.figures import save_figure, set_theme, subplots
+from regkit.workbook.evidence import Evidence
+from regkit.workbook.figures import arm_errorbars, save_figure, set_theme, subplots
 from regkit.workbook.metrics import (
     accuracy,
     aurc,
@@ -14,9 +14,10 @@ from regkit.workbook.metrics import (
     pass_at_k,
     reliability_diagram,
 )
-from regkit.workbook.models import mlp
+from regkit.workbook.paired import paired_samples, paired_table
 from regkit.workbook.seeding import seed_everything
 from regkit.workbook.session import Session, resolve_profile, start
+from regkit.workbook.testbeds.models import mlp
 from regkit.workbook.training import train
 
 __all__ = [
@@ -25,12 +26,15 @@ __all__ = [
     "Record",
     "Session",
     "accuracy",
+    "arm_errorbars",
     "aurc",
     "expected_calibration_error",
     "load_record",
     "mlp",
     "nll",
     "noisy_label_fractions",
+    "paired_samples",
+    "paired_table",
     "pass_at_k",
     "reliability_diagram",
     "resolve_device",

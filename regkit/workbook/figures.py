@@ -44,6 +44,26 @@ def save_figure(fig, path: Path | str, *, show: bool = True) -> Path:
     return path
 
 
+def arm_errorbars(results, metrics, arms, *, by: str = "dataset", arm_col: str = "arm", titles=None):
+    """One panel per metric: for each ``by`` group on the x axis, each arm's mean ± standard deviation
+    over its rows (seeds) of ``results`` (a DataFrame), arms side by side in colours C0, C1, ...
+    ``titles``: metric → panel title (default: the metric's name). Returns the matplotlib figure."""
+    groups = list(results[by].drop_duplicates())
+    width = 0.7 / len(arms)
+    fig, axes = subplots(1, len(metrics))
+    for ax, metric in zip(axes[0], metrics):
+        for j, group in enumerate(groups):
+            for i, arm in enumerate(arms):
+                values = results[(results[by] == group) & (results[arm_col] == arm)][metric]
+                ax.errorbar(j + (i - (len(arms) - 1) / 2) * width, values.mean(),
+                            yerr=values.std() if len(values) > 1 else 0, fmt="o", color=f"C{i}",
+                            label=arm if j == 0 else None, capsize=3)
+        ax.set(xticks=range(len(groups)), xticklabels=groups,
+               title=(titles or {}).get(metric, metric.replace("_", " ")))
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
 #: Colour of each verdict in the claims figure and the report.
 VERDICT_COLORS = {
     "reproduced": "#2a9d4b",
@@ -74,7 +94,7 @@ def claims_figure(claims, title: str = ""):
     labels = []
     for y, (claim, e) in enumerate(rows):
         finite = [v for v in (e.low, e.high) if math.isfinite(v)]
-        scale = max([abs(e.estimate - e.threshold), abs(e.threshold), *(abs(v - e.estimate) for v in finite)] or [1])
+        scale = max([abs(e.estimate - e.threshold), abs(e.threshold), *(abs(v - e.estimate) for v in finite)])
         scale = scale or 1.0
         sign = 1.0 if e.direction in (">=", ">") else -1.0  # the claim's side is always to the right
 

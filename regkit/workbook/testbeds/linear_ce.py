@@ -1,8 +1,8 @@
-"""The cross-entropy implementations compared in ``cut_cross_entropy`` and ``make bench``.
+"""Testbed of ``cut_cross_entropy``: the cross-entropy implementations compared in ``cut_cross_entropy`` and ``make bench``.
 
 ``setup(variant, n, vocab, dim, ...)`` builds one problem without large temporaries and
 returns a step that runs the forward and backward pass of one variant; it is meant for
-:func:`regkit.workbook.isolated.measure_isolated`, which runs it in a fresh process.
+:func:`regkit.workbook.measure.measure_in_fresh_process`, which runs it in a fresh process.
 
 Variants:
 

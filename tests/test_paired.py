@@ -1,0 +1,66 @@
+"""The shared paired comparison (table of per-seed differences) and its error-bar figure."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import regkit.workbook as wb
+
+
+def _results():
+    rng = np.random.default_rng(0)
+    rows = []
+    for dataset in ("a", "b"):
+        for seed in (2, 0, 1, 3):  # out of order on purpose: pairing is by seed
+            base = rng.normal()
+            for arm, shift in (("new", 0.5), ("old", 0.0), ("other", 0.2)):
+                rows.append({"dataset": dataset, "arm": arm, "seed": seed, "accuracy": base + shift + rng.normal() * 0.1,
+                             "ece": base - shift + rng.normal() * 0.01})
+    return pd.DataFrame(rows)
+
+
+def test_paired_table_matches_an_independent_computation():
+    results = _results()
+    table = wb.paired_table(results, "new", ["old", "other"], ["accuracy", "ece"])
+    assert len(table) == 2 * 2 * 2
+    for _, row in table.iterrows():
+        part = results[results.dataset == row.dataset]
+        a = part[part.arm == "new"].sort_values("seed")[row.metric].to_numpy()
+        b = part[part.arm == row.versus].sort_values("seed")[row.metric].to_numpy()
+        d = a - b
+        half = 3.182446305284263 * d.std(ddof=1) / 2  # t_{0.975, 3} · s / √4
+        assert row.mean_difference == pytest.approx(d.mean())
+        assert (row.low, row.high) == pytest.approx((d.mean() - half, d.mean() + half))
+        t = d.mean() / (d.std(ddof=1) / 2)
+        assert row.p == pytest.approx(2 * (1 - stats.t.cdf(abs(t), 3)))
+        better = d < 0 if row.metric == "ece" else d > 0
+        assert row.wins == int(better.sum()) and row.seeds == 4
+    assert (table[table.metric == "ece"].wins == 4).all()  # ece: lower is better
+
+
+def test_paired_samples_align_by_seed_and_one_seed_has_no_interval():
+    results = _results()
+    a, b = wb.paired_samples(results, "new", "old", "ece", dataset="a")
+    assert [x - y for x, y in zip(a, b)] == pytest.approx([-0.5] * 4, abs=0.05)  # misaligned: |diff| ~ 1
+    one = results[results.seed == 0]
+    row = wb.paired_table(one, "new", "old", ["accuracy"]).iloc[0]
+    assert row.seeds == 1 and math.isnan(row.low) and math.isnan(row.p)
+
+
+def test_paired_comparison_rejects_unpaired_arms_and_bad_confidence():
+    results = _results()
+    with pytest.raises(ValueError, match="same seeds"):
+        wb.paired_samples(results[~((results.arm == "old") & (results.seed == 1))], "new", "old", "ece")
+    with pytest.raises(ValueError, match="confidence"):
+        wb.paired_table(results, "new", "old", ["ece"], confidence=1.5)
+
+
+def test_arm_errorbars_draws_one_point_per_group_and_arm():
+    fig = wb.arm_errorbars(_results(), ["accuracy", "ece"], ["old", "other", "new"], titles={"ece": "ECE"})
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["accuracy", "ECE"]
+    assert len(axes[0].containers) == 2 * 3  # errorbar containers: groups × arms
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["old", "other", "new"]
