@@ -2,16 +2,21 @@
 seeding, the training loop, metrics, figures, the claims ledger, the runner and the report."""
 
 from regkit.workbook.claims import Ledger, Record, load_record
-from regkit.workbook.evidence import Evidence
 from regkit.workbook.device import resolve_device
+from regkit.workbook.evidence import Evidence
 from regkit.workbook.figures import save_figure, set_theme, subplots
 from regkit.workbook.metrics import (
     accuracy,
     aurc,
+    collapsed_fraction,
     expected_calibration_error,
+    label_probability,
     nll,
     noisy_label_fractions,
+    optimizer_state_bytes,
+    parameter_norm,
     pass_at_k,
+    relative_error,
     reliability_diagram,
 )
 from regkit.workbook.models import mlp
@@ -26,12 +31,17 @@ __all__ = [
     "Session",
     "accuracy",
     "aurc",
+    "collapsed_fraction",
     "expected_calibration_error",
+    "label_probability",
     "load_record",
     "mlp",
     "nll",
     "noisy_label_fractions",
+    "optimizer_state_bytes",
+    "parameter_norm",
     "pass_at_k",
+    "relative_error",
     "reliability_diagram",
     "resolve_device",
     "resolve_profile",
