@@ -76,7 +76,7 @@ def test_fit_steps_matches_a_hand_written_loop():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        expected.append(float(loss))
+        expected.append(float(loss.detach()))
     assert values.shape == (6,) and values.tolist() == expected
 
 
