@@ -20,10 +20,11 @@ import json
 import math
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import regkit
 from regkit.workbook.evidence import VERDICTS, Evidence, combine
@@ -209,7 +210,7 @@ class Ledger:
             "device": self.device,
             "regkit_version": regkit.__version__,
             "git_commit": git_commit(self.root),
-            "started": datetime.fromtimestamp(self.started, timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.fromtimestamp(self.started, UTC).isoformat(timespec="seconds"),
             "wall_seconds": round(time.time() - self.started, 2),
             "metrics": _jsonable(self.metrics),
             "claims": [c.to_dict() for c in self.claims],

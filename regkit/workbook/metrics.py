@@ -102,3 +102,36 @@ def aurc(probs: torch.Tensor, labels: torch.Tensor) -> float:
     errors = (prediction[order] != labels[order]).double()
     risks = errors.cumsum(0) / torch.arange(1, len(errors) + 1, dtype=torch.float64, device=errors.device)
     return float(risks.mean())
+
+
+def label_probability(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean softmax probability of the label, :math:`\\frac1n\\sum_i p_{y_i}`; logits ``(n, C)``, labels ``(n,)``."""
+    return float(logits.softmax(1).gather(1, labels[:, None]).mean())
+
+
+def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    r"""Relative Frobenius error :math:`\lVert a - b\rVert_F / \lVert b\rVert_F` of ``estimate`` against
+    ``reference`` (same shape). Raises ``ValueError`` on a shape mismatch."""
+    if estimate.shape != reference.shape:
+        raise ValueError(f"estimate and reference must have the same shape, got {tuple(estimate.shape)} and "
+                         f"{tuple(reference.shape)}")
+    return float((estimate - reference).norm() / reference.norm())
+
+
+def collapsed_fraction(losses: torch.Tensor) -> float:
+    """Share of per-example losses ``(n,)`` that are exactly 0: Softmax Collapse (Prieto et al., ICLR 2025,
+    arXiv:2501.04697, §3), where :math:`p_y` has rounded to 1 in the loss's precision and the gradient on
+    the label's logit vanishes."""
+    return float((losses == 0).float().mean())
+
+
+def parameter_norm(model: torch.nn.Module) -> float:
+    r"""Euclidean norm of all parameters together, :math:`\sqrt{\sum_w \lVert w\rVert^2}`."""
+    return float(sum(w.detach().pow(2).sum() for w in model.parameters()).sqrt())
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes held by an optimizer's per-parameter state tensors (momentum, second moments), not counting
+    scalar tensors such as step counters."""
+    return sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
+               if torch.is_tensor(t) and t.numel() > 1)

@@ -24,9 +24,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from regkit.workbook.claims import CODE_PATHS, SchemaError, dirty_code, load_record
 from regkit.workbook.paths import scratch_dir
