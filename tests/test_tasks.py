@@ -1,5 +1,6 @@
 """Notebook runs as Dask tasks: a LocalCluster, a real scheduler with workers, dead workers, stability."""
 
+import json
 import os
 import socket
 import subprocess
@@ -45,6 +46,14 @@ def test_threads_are_the_workers_share_of_the_cores():
         tasks.threads_per_run(2, 0)
     with tasks.cluster(workers=2) as client:
         assert sorted(tasks.worker_threads(client).values()) == [max(1, os.cpu_count() // 2)] * 2
+
+
+def test_longest_runs_are_expected_from_the_committed_reference(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / "outputs" / "elr" / "claims.json").read_text())
+    assert tasks.expected_seconds(root, tasks.RunSpec("elr", "full")) == record["wall_seconds"]
+    assert tasks.expected_seconds(root, tasks.RunSpec("elr", "quick")) == float("inf")  # another profile
+    assert tasks.expected_seconds(tmp_path, tasks.RunSpec("elr", "full")) == float("inf")  # no record
 
 
 def test_local_cluster_keeps_the_runner_semantics(workbook, capsys):

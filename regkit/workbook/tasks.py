@@ -18,6 +18,10 @@ Where the runs go:
 Thread pools are sized to the machine: each run's torch / BLAS / OpenMP threads are its worker's
 share of its host's cores, ``max(1, cores // workers on that host)``, set in the environment the
 notebook's kernel inherits. (Two runs with two threads each on two cores slow each other 10–19×.)
+
+Longest first: runs are prioritized by the wall time of the committed reference run of the same
+notebook and profile (``outputs/<slug>/claims.json``; unknown runs first), so the longest do not
+start last and leave the other workers idle.
 """
 
 from __future__ import annotations
@@ -52,6 +56,19 @@ def threads_per_run(cores: int, workers_on_host: int) -> int:
     if cores < 1 or workers_on_host < 1:
         raise ValueError(f"cores and workers_on_host must be ≥ 1, got {cores} and {workers_on_host}")
     return max(1, cores // workers_on_host)
+
+
+def expected_seconds(root: Path, spec: RunSpec) -> float:
+    """The wall time of the committed reference run of ``spec``'s notebook in its profile;
+    ``inf`` when there is none (or it cannot be read)."""
+    from regkit.workbook.claims import SchemaError, load_record
+
+    path = Path(root) / "outputs" / spec.slug / "claims.json"
+    try:
+        record = load_record(path)
+    except (OSError, ValueError, KeyError, SchemaError):
+        return float("inf")
+    return record.wall_seconds if record.profile == spec.profile else float("inf")
 
 
 def _task(root: str, spec: RunSpec, threads: dict[str, int]) -> RunResult:
@@ -131,7 +148,12 @@ def submit_runs(
     results: dict[int, RunResult] = {}
     print(f"dask: {len(client.scheduler_info()['workers'])} worker(s), dashboard {client.dashboard_link}", flush=True)
     threads = worker_threads(client)
-    futures = {client.submit(_task, str(root), spec, threads, pure=False): i for i, spec in enumerate(specs)}
+    expected = [expected_seconds(root, spec) for spec in specs]
+    order = sorted(range(len(specs)), key=lambda i: -expected[i])  # longest first
+    futures = {
+        client.submit(_task, str(root), specs[i], threads, pure=False, priority=len(specs) - rank): i
+        for rank, i in enumerate(order)
+    }
     bar = tqdm(total=len(specs), desc="notebook runs", unit="run", disable=not progress)
     for future in as_completed(futures):
         i = futures[future]
@@ -154,6 +176,7 @@ __all__ = [
     "THREAD_VARIABLES",
     "cluster",
     "submit_runs",
+    "expected_seconds",
     "threads_per_run",
     "worker_threads",
 ]
