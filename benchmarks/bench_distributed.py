@@ -81,7 +81,7 @@ def _criterion(method: str):
 
         def loss(logits, y, index, epoch):
             value = soft_cross_entropy(logits, criterion.targets(y, index, 1))
-            criterion.record(index, logits)
+            criterion.record(logits, index)
             return value
 
         return loss
