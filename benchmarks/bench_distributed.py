@@ -86,7 +86,7 @@ def _criterion(method: str):
 
         def loss(logits, y, index, epoch):
             value = soft_cross_entropy(logits, criterion.targets(y, index, 1))
-            criterion.record(index, logits)
+            criterion.record(logits, index)
             return value
 
         return loss
@@ -172,23 +172,23 @@ def _vocab_problem(rows: slice):
     generator = torch.Generator().manual_seed(0)
     hidden = torch.randn(TOKENS, D_MODEL, generator=generator)
     weight = torch.randn(VOCAB, D_MODEL, generator=generator).mul_(D_MODEL**-0.5)
-    targets = torch.randint(0, VOCAB, (TOKENS,), generator=generator)
-    return hidden.requires_grad_(), weight[rows].clone().requires_grad_(), targets
+    labels = torch.randint(0, VOCAB, (TOKENS,), generator=generator)
+    return hidden.requires_grad_(), weight[rows].clone().requires_grad_(), labels
 
 
 def _vocab(rank: int, world: int) -> dict:
     """One forward + backward: peak extra memory of the first, median time of REPEATS more."""
     rows = slice(rank * VOCAB // world, (rank + 1) * VOCAB // world)
-    hidden, weight, targets = _vocab_problem(rows)
+    hidden, weight, labels = _vocab_problem(rows)
     loss_fn = vocab_parallel_linear_cross_entropy if world > 1 else linear_cross_entropy
 
     def step():
         hidden.grad = weight.grad = None
-        loss_fn(hidden, weight, targets).backward()
+        loss_fn(hidden, weight, labels).backward()
         if world > 1:
             dist.barrier()
 
-    small_h, small_w, small_t = hidden[:64].detach(), weight[:512].detach().requires_grad_(), targets[:64] % 512
+    small_h, small_w, small_t = hidden[:64].detach(), weight[:512].detach().requires_grad_(), labels[:64] % 512
     linear_cross_entropy(small_h, small_w, small_t).backward()  # warm the kernels, not the peak
     if world > 1:
         dist.barrier()

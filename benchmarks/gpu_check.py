@@ -101,14 +101,14 @@ def _variants() -> dict:
 
 
 def _measure(loss_fn, vocab: int, dtype: str) -> dict:
-    hidden, weight, targets = make_problem(N, vocab, DIM, dtype=getattr(torch, dtype), device="cuda")
+    hidden, weight, labels = make_problem(N, vocab, DIM, dtype=getattr(torch, dtype), device="cuda")
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
 
     def step():
         hidden.grad = weight.grad = None
-        loss = loss_fn(hidden, weight, targets)
+        loss = loss_fn(hidden, weight, labels)
         loss.backward()
         torch.cuda.synchronize()
         return float(loss.detach())

@@ -138,17 +138,13 @@ def _stateful_run(method: str, device) -> tuple[torch.Tensor, torch.Tensor]:
     elif method == "aldr":
         criterion = ALDRKLLoss(12, C).double().to(device)
     else:
-        criterion = PSKD(12, C, epochs=3, device=device)
-        criterion.previous, criterion.current = criterion.previous.double(), criterion.current.double()
+        criterion = PSKD(12, C, epochs=3).double().to(device)
     for step in range(3):
         index = torch.arange(12, device=device)[step % 2::2]
         logits = x[index] @ weight.T
+        loss = criterion(logits, y[index], index)
         if method == "pskd":
-            loss = soft_cross_entropy(logits, criterion.targets(y[index], index, step))
-            criterion.record(index, logits)
             criterion.end_epoch()
-        else:
-            loss = criterion(logits, y[index], index)
         (grad,) = torch.autograd.grad(loss, weight)
         with torch.no_grad():
             weight -= 0.5 * grad

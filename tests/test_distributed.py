@@ -7,7 +7,7 @@
 - regkit.distributed.sync_rows with batch sizes that differ between ranks and with an
   example on two ranks.
 - vocab_parallel_linear_cross_entropy with uneven shards (also in a permuted layout given by
-  vocab_start), ignored targets, z-loss, bias and the three reductions: loss and gradients
+  vocab_start), ignored labels, z-loss, bias and the three reductions: loss and gradients
   equal the single-process linear_cross_entropy and naive F.cross_entropy.
 
 Each world size is one spawn (module-scoped fixture) bounded by TIMEOUT seconds; the
@@ -32,7 +32,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from regkit.distributed import STATS, all_gather_rows, sync_rows, world_size
 from regkit.losses import ALDRKLLoss, ELRLoss, linear_cross_entropy, vocab_parallel_linear_cross_entropy
-from regkit.regularizers import PSKD, soft_cross_entropy
+from regkit.regularizers import PSKD
 
 TIMEOUT = 120.0  # per world size; the file takes ~40 s on 2 idle cores
 N, DIM, HIDDEN, CLASSES = 60, 5, 8, 4
@@ -91,17 +91,12 @@ def _train(method: str, world: int, rank: int | None) -> dict:
     elif method == "aldr":
         criterion = ALDRKLLoss(N, CLASSES, lam0=1.0, alpha=2.0).double()
     else:
-        criterion = PSKD(N, CLASSES, EPOCHS, alpha_T=0.8)
-        criterion.previous, criterion.current = criterion.previous.double(), criterion.current.double()
+        criterion = PSKD(N, CLASSES, EPOCHS, alpha_T=0.8).double()
     for epoch in range(EPOCHS):
         for step in _global_batches(world, epoch):
             index = torch.cat(step) if rank is None else step[rank]
             logits = net(x[index])
-            if method == "pskd":
-                loss = soft_cross_entropy(logits, criterion.targets(y[index], index, epoch))
-                criterion.record(index, logits)
-            else:
-                loss = criterion(logits, y[index], index)
+            loss = criterion(logits, y[index], index)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -117,10 +112,10 @@ def _vocab_problem(bias: bool):
     hidden = torch.randn(TOKENS, D_MODEL, generator=generator, dtype=torch.float64)
     weight = torch.randn(VOCAB, D_MODEL, generator=generator, dtype=torch.float64)
     b = torch.randn(VOCAB, generator=generator, dtype=torch.float64) if bias else None
-    targets = torch.randint(0, VOCAB, (TOKENS,), generator=generator)
-    targets[[2, 7]] = IGNORE
+    labels = torch.randint(0, VOCAB, (TOKENS,), generator=generator)
+    labels[[2, 7]] = IGNORE
     grad_out = torch.randn(TOKENS, generator=generator, dtype=torch.float64)
-    return hidden, weight, b, targets, grad_out
+    return hidden, weight, b, labels, grad_out
 
 
 def _layout(world: int, order: str) -> list[tuple[int, int]]:
@@ -143,13 +138,13 @@ def _backward(loss, reduction, grad_out):
 def _vocab_parallel(world: int, rank: int) -> list[dict]:
     results = []
     for reduction, z_loss, bias, filter_eps, order in CASES:
-        hidden, weight, b, targets, grad_out = _vocab_problem(bias)
+        hidden, weight, b, labels, grad_out = _vocab_problem(bias)
         start, rows = _layout(world, order)[rank]
         hidden.requires_grad_()
         shard = weight[start:start + rows].clone().requires_grad_()
         b_shard = None if b is None else b[start:start + rows].clone().requires_grad_()
         loss = vocab_parallel_linear_cross_entropy(
-            hidden, shard, targets, bias=b_shard, vocab_start=start if order == "reversed" else None,
+            hidden, shard, labels, bias=b_shard, vocab_start=start if order == "reversed" else None,
             ignore_index=IGNORE, reduction=reduction, z_loss=z_loss, filter_eps=filter_eps, chunk_size=3,
             token_chunk_size=4)
         _backward(loss, reduction, grad_out)
@@ -157,7 +152,7 @@ def _vocab_parallel(world: int, rank: int) -> list[dict]:
                         "bias": None if b_shard is None else b_shard.grad, "start": start, "rows": rows})
     start, rows = _layout(world, "order")[rank]
     try:  # every rank claims its non-empty shard starts at row 0: the shards overlap
-        vocab_parallel_linear_cross_entropy(hidden, weight[start:start + rows], targets, vocab_start=0,
+        vocab_parallel_linear_cross_entropy(hidden, weight[start:start + rows], labels, vocab_start=0,
                                             ignore_index=IGNORE)
         error = None
     except ValueError as exc:

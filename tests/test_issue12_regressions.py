@@ -55,12 +55,12 @@ def test_row5_padded_positions_never_reach_grpo_or_reinforce():
 def test_row6_all_minus_inf_tile_does_not_depend_on_chunk_size():
     g = torch.Generator().manual_seed(6)
     hidden, weight = torch.randn(4, 8, generator=g), torch.randn(16, 8, generator=g)
-    targets = torch.randint(8, 16, (4,), generator=g)
+    labels = torch.randint(8, 16, (4,), generator=g)
     bias = torch.zeros(16)
     bias[:8] = -INF
-    expected = F.cross_entropy(hidden @ weight.T + bias, targets)
+    expected = F.cross_entropy(hidden @ weight.T + bias, labels)
     for chunk_size in (8, 3, 4096):
-        value = linear_cross_entropy(hidden, weight, targets, bias=bias, chunk_size=chunk_size, token_chunk_size=2)
+        value = linear_cross_entropy(hidden, weight, labels, bias=bias, chunk_size=chunk_size, token_chunk_size=2)
         torch.testing.assert_close(value, expected)
 
 
@@ -95,11 +95,11 @@ def test_row9_focal_gradient_at_a_saturated_logit(gamma):
 def test_row11_uint8_labels_are_class_ids():
     g = torch.Generator().manual_seed(11)
     hidden, weight = torch.randn(5, 5, generator=g), torch.randn(5, 5, generator=g)
-    targets = torch.tensor([1, 2, 3, 4, 1], dtype=torch.uint8)
-    expected = F.cross_entropy(hidden @ weight.T, targets.long())
-    torch.testing.assert_close(linear_cross_entropy(hidden, weight, targets), expected)
-    with pytest.raises(ValueError, match="targets.*bool"):
-        linear_cross_entropy(hidden, weight, targets.bool())
+    labels = torch.tensor([1, 2, 3, 4, 1], dtype=torch.uint8)
+    expected = F.cross_entropy(hidden @ weight.T, labels.long())
+    torch.testing.assert_close(linear_cross_entropy(hidden, weight, labels), expected)
+    with pytest.raises(ValueError, match="labels.*bool"):
+        linear_cross_entropy(hidden, weight, labels.bool())
 
 
 def test_row13_aldr_state_is_not_poisoned_by_an_all_zero_row():

@@ -56,7 +56,7 @@ def test_stateful_losses_and_pskd_in_half_precision(dtype):
         close_in(half(logits.to(dtype), labels, index), full(logits.to(dtype).double(), labels, index), dtype)
         assert torch.isfinite(half.lam if isinstance(half, ALDRKLLoss) else half.targets).all()
     pskd = PSKD(4, 3, epochs=2)
-    pskd.record(index, logits.to(dtype))
+    pskd.record(logits.to(dtype), index)
     pskd.end_epoch()
     assert torch.isfinite(pskd.targets(labels, index, 1)).all()
 
@@ -105,9 +105,9 @@ def test_rl_in_half_precision(dtype):
 def test_linear_cross_entropy_in_half_precision(dtype):
     g = torch.Generator().manual_seed(4)
     hidden, weight = torch.randn(6, 8, generator=g).to(dtype), torch.randn(10, 8, generator=g).to(dtype)
-    targets = torch.randint(0, 10, (6,), generator=g)
-    expected = F.cross_entropy(hidden.double() @ weight.double().T, targets)
-    close_in(linear_cross_entropy(hidden, weight, targets, chunk_size=3), expected, dtype)
+    labels = torch.randint(0, 10, (6,), generator=g)
+    expected = F.cross_entropy(hidden.double() @ weight.double().T, labels)
+    close_in(linear_cross_entropy(hidden, weight, labels, chunk_size=3), expected, dtype)
 
 
 def label_takers():

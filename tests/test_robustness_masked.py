@@ -145,11 +145,11 @@ def test_linear_cross_entropy_masked_vocabulary_any_tiling(seed, chunk, token_ch
     masked = torch.randperm(12, generator=g)[:6]
     bias[masked] = -math.inf
     allowed = torch.tensor([v for v in range(12) if v not in masked.tolist()])
-    targets = allowed[torch.randint(0, 6, (5,), generator=g)]
-    ours = linear_cross_entropy(hidden, weight, targets, bias=bias, chunk_size=chunk, token_chunk_size=token_chunk,
+    labels = allowed[torch.randint(0, 6, (5,), generator=g)]
+    ours = linear_cross_entropy(hidden, weight, labels, bias=bias, chunk_size=chunk, token_chunk_size=token_chunk,
                                 filter_eps=None)
     grads = torch.autograd.grad(ours, (hidden, weight))
-    expected = F.cross_entropy(hidden @ weight.T + bias, targets)
+    expected = F.cross_entropy(hidden @ weight.T + bias, labels)
     torch.testing.assert_close(ours, expected)
     for got, want in zip(grads, torch.autograd.grad(expected, (hidden, weight))):
         torch.testing.assert_close(got, want)

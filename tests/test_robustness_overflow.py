@@ -79,6 +79,6 @@ def test_token_entropy_and_linear_cross_entropy_with_huge_scores():
     torch.testing.assert_close(token_entropy(logits), torch.tensor(math.log(2) / 2))
     hidden = torch.tensor([[1e3, -1e3], [5e2, 5e2]])
     weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    targets = torch.tensor([0, 2])
-    torch.testing.assert_close(linear_cross_entropy(hidden, weight, targets, chunk_size=1),
-                               F.cross_entropy(hidden @ weight.T, targets))
+    labels = torch.tensor([0, 2])
+    torch.testing.assert_close(linear_cross_entropy(hidden, weight, labels, chunk_size=1),
+                               F.cross_entropy(hidden @ weight.T, labels))

@@ -45,7 +45,9 @@ def test_stateful_losses_reject_a_bad_batch_before_touching_the_state(bad):
         torch.testing.assert_close(getattr(criterion, state), before)
     pskd = PSKD(2, 3, epochs=2)
     with pytest.raises(ValueError, match="logits"):
-        pskd.record(index, logits)
+        pskd.record(logits, index)
+    with pytest.raises(ValueError, match="logits"):
+        pskd(logits, labels, index)
     assert (pskd.current == 0).all()
 
 
@@ -59,7 +61,7 @@ def test_elr_and_pskd_constant_rows(constant, seed):
     assert torch.isfinite(elr(logits, torch.tensor([0, 1]), torch.tensor([0, 1])))
     torch.testing.assert_close(elr.targets[0], torch.full((3,), 0.3 / 3))  # (1 - beta) * uniform
     pskd = PSKD(2, 3, epochs=2)
-    pskd.record(torch.tensor([0, 1]), logits)
+    pskd.record(logits, torch.tensor([0, 1]))
     pskd.end_epoch()
     torch.testing.assert_close(pskd.targets(torch.tensor([0]), torch.tensor([0]), 1)[0],
                                torch.tensor([0.6 + 0.4 / 3, 0.4 / 3, 0.4 / 3]))

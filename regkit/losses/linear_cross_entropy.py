@@ -3,7 +3,7 @@ r"""Cut Cross-Entropy: the cross-entropy of a linear classifier without its logi
 Wijmans, Huval, Hertzberg, Koltun & Krähenbühl, "Cut Your Losses in Large-Vocabulary
 Language Models", ICLR 2025, arXiv:2411.09009.
 
-For hidden states :math:`e_i \in \mathbb R^d`, classifier rows :math:`c_v` and targets
+For hidden states :math:`e_i \in \mathbb R^d`, classifier rows :math:`c_v` and labels
 :math:`y_i`,
 
 .. math::
@@ -31,7 +31,7 @@ Extra memory: one tile plus ``N`` floats in the forward pass and one tile plus t
 gradients in the backward pass, independent of ``N·V``. Half-precision inputs are
 computed in float32 tile by tile and the gradients cast back.
 
-Shapes: hidden ``(..., d)``, weight ``(V, d)``, bias ``(V,)``, targets ``(...)`` integers.
+Shapes: hidden ``(..., d)``, weight ``(V, d)``, bias ``(V,)``, labels ``(...)`` integers.
 
 Replicated in ``notebooks/cut_cross_entropy.ipynb`` (slug registry: ``regkit.workbook.registry``).
 """
@@ -106,11 +106,11 @@ def _lse(hidden, weight, bias, token_chunk, vocab_chunk):
 
 
 def _accumulate_gradients(
-    h, w, b, targets, g, softmax_scale, lse, grad_h, grad_w, grad_b, token_chunk, vocab_chunk, filter_eps
+    h, w, b, labels, g, softmax_scale, lse, grad_h, grad_w, grad_b, token_chunk, vocab_chunk, filter_eps
 ) -> tuple[int, int]:
     """Add the gradients of ``Σ g_i · loss_i`` w.r.t. ``h``, ``w`` (and ``b``) into the given buffers.
 
-    dL/dlogits = ``softmax_scale[:, None] · softmax(logits) − g[:, None] · onehot(targets)``: the one-hot part
+    dL/dlogits = ``softmax_scale[:, None] · softmax(logits) − g[:, None] · onehot(labels)``: the one-hot part
     once for all tokens (rows with ``g = 0`` contribute nothing), the softmax part tile by tile, recomputing
     each tile's logits from ``lse`` (shape ``(N,)``) in one reused buffer. A tile whose largest probability
     is below ``filter_eps`` is skipped (gradient filtering). Returns ``(tiles, skipped)``. Shared by the
@@ -118,10 +118,10 @@ def _accumulate_gradients(
     where another rank owns the target).
     """
     n, vocab = h.shape[0], w.shape[0]
-    grad_h -= g[:, None] * w[targets]
-    grad_w.index_add_(0, targets, -g[:, None] * h)
+    grad_h -= g[:, None] * w[labels]
+    grad_w.index_add_(0, labels, -g[:, None] * h)
     if grad_b is not None:
-        grad_b.index_add_(0, targets, -g)
+        grad_b.index_add_(0, labels, -g)
     if not vocab or not n:
         return 0, 0
     buffer = torch.empty(min(token_chunk, n) * min(vocab_chunk, vocab), dtype=h.dtype, device=h.device)
@@ -146,26 +146,26 @@ def _accumulate_gradients(
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, valid, z_loss, token_chunk, vocab_chunk, filter_eps, stats):
+    def forward(ctx, hidden, weight, bias, labels, valid, z_loss, token_chunk, vocab_chunk, filter_eps, stats):
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
         b = None if bias is None else bias.to(dtype)
         lse = _lse(h, w, b, token_chunk, vocab_chunk)
-        safe_targets = torch.where(valid, targets, 0)
-        target_logit = (h * w[safe_targets]).sum(1)
+        safe_labels = torch.where(valid, labels, 0)
+        target_logit = (h * w[safe_labels]).sum(1)
         if b is not None:
-            target_logit += b[safe_targets]
+            target_logit += b[safe_labels]
         losses = lse - target_logit
         if z_loss:
             losses += z_loss * lse.square()
         losses = torch.where(valid, losses, 0.0)
-        ctx.save_for_backward(hidden, weight, bias, safe_targets, valid, lse)
+        ctx.save_for_backward(hidden, weight, bias, safe_labels, valid, lse)
         ctx.settings = (z_loss, token_chunk, vocab_chunk, filter_eps, stats)
         return losses.to(hidden.dtype)
 
     @staticmethod
     def backward(ctx, grad_losses):
-        hidden, weight, bias, targets, valid, lse = ctx.saved_tensors
+        hidden, weight, bias, labels, valid, lse = ctx.saved_tensors
         z_loss, token_chunk, vocab_chunk, filter_eps, stats = ctx.settings
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
@@ -177,7 +177,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros_like(w)
         grad_b = None if b is None else torch.zeros_like(b)
         tiles, skipped = _accumulate_gradients(
-            h, w, b, targets, g, softmax_scale, lse, grad_h, grad_w, grad_b, token_chunk, vocab_chunk, filter_eps
+            h, w, b, labels, g, softmax_scale, lse, grad_h, grad_w, grad_b, token_chunk, vocab_chunk, filter_eps
         )
         if stats is not None:
             stats.tiles += tiles
@@ -187,35 +187,35 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (*grads, None, None, None, None, None, None, None)
 
 
-def _check_inputs(hidden, weight, targets, bias, ignore_index) -> torch.Tensor:
+def _check_inputs(hidden, weight, labels, bias, ignore_index) -> torch.Tensor:
     check_tensor("hidden", hidden, floating=True)
     check_tensor("weight", weight, ndim=2, floating=True)
-    targets = as_labels("targets", targets)
+    labels = as_labels("labels", labels)
     if hidden.ndim < 1 or hidden.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"hidden's last dimension must equal weight's second (d): hidden has shape {tuple(hidden.shape)}, "
             f"weight {tuple(weight.shape)}"
         )
-    if targets.shape != hidden.shape[:-1]:
+    if labels.shape != hidden.shape[:-1]:
         raise ValueError(
-            f"targets must have hidden's leading shape {tuple(hidden.shape[:-1])}, got {tuple(targets.shape)}"
+            f"labels must have hidden's leading shape {tuple(hidden.shape[:-1])}, got {tuple(labels.shape)}"
         )
     if bias is not None:
         check_tensor("bias", bias, ndim=1, floating=True)
         if bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
     vocab = weight.shape[0]
-    bad = (targets != ignore_index) & ((targets < 0) | (targets >= vocab))
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= vocab))
     if bool(bad.any()):
-        value = int(targets[bad][0])
-        raise ValueError(f"targets must lie in [0, {vocab}) or equal ignore_index={ignore_index}, found {value}")
-    return targets
+        value = int(labels[bad][0])
+        raise ValueError(f"labels must lie in [0, {vocab}) or equal ignore_index={ignore_index}, found {value}")
+    return labels
 
 
 def linear_cross_entropy(
     hidden: torch.Tensor,
     weight: torch.Tensor,
-    targets: torch.Tensor,
+    labels: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
     ignore_index: int = -100,
@@ -226,21 +226,21 @@ def linear_cross_entropy(
     filter_eps: float | str | None = "auto",
     stats: LinearCrossEntropyStats | None = None,
 ) -> torch.Tensor:
-    r"""Cross-entropy of ``hidden @ weight.T + bias`` against ``targets``, in tiles.
+    r"""Cross-entropy of ``hidden @ weight.T + bias`` against ``labels``, in tiles.
 
-    Equals ``F.cross_entropy(hidden @ weight.T + bias, targets, ignore_index=...,
+    Equals ``F.cross_entropy(hidden @ weight.T + bias, labels, ignore_index=...,
     reduction=...)`` (plus ``z_loss · LSE²`` per token) without materializing the logits.
 
     Args:
         hidden: ``(..., d)`` hidden states (embeddings) :math:`e_i`.
         weight: ``(V, d)`` classifier matrix :math:`C`.
-        targets: ``(...)`` class ids (labels) in ``[0, V)``, or ``ignore_index``; any integer
+        labels: ``(...)`` class ids in ``[0, V)``, or ``ignore_index``; any integer
             dtype, used as int64 (uint8 ids give what ``F.cross_entropy`` gives); bool is
             rejected. The name follows ``F.cross_entropy``'s ``target``.
         bias: optional ``(V,)`` bias.
         ignore_index: target value that contributes neither loss nor gradient; ``"mean"``
             averages over the other tokens.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (a tensor shaped like ``targets``).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (a tensor shaped like ``labels``).
         chunk_size: vocabulary columns per tile.
         token_chunk_size: tokens per tile.
         z_loss: weight :math:`\zeta \ge 0` of the auxiliary :math:`\mathrm{LSE}^2` term.
@@ -256,12 +256,12 @@ def linear_cross_entropy(
 
     Raises:
         ValueError: naming the argument: a shape mismatch, a non-floating ``hidden``/``weight``/
-            ``bias``, bool or floating ``targets``, a target outside ``[0, V)`` other than
+            ``bias``, bool or floating ``labels``, a target outside ``[0, V)`` other than
             ``ignore_index``, an unknown ``reduction``, a chunk size below 1, a negative
             ``z_loss`` or ``filter_eps``.
     """
     ignore_index = check_number("ignore_index", ignore_index, integer=True)
-    targets = _check_inputs(hidden, weight, targets, bias, ignore_index)
+    labels = _check_inputs(hidden, weight, labels, bias, ignore_index)
     check_reduction(reduction)
     chunk_size = check_number("chunk_size", chunk_size, low=1, integer=True)
     token_chunk_size = check_number("token_chunk_size", token_chunk_size, low=1, integer=True)
@@ -275,14 +275,14 @@ def linear_cross_entropy(
         raise ValueError(f"stats must be a LinearCrossEntropyStats or None, got {type(stats).__name__}")
 
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
-    flat_targets = targets.reshape(-1)
-    valid = flat_targets != ignore_index
+    flat_labels = labels.reshape(-1)
+    valid = flat_labels != ignore_index
     losses = _LinearCrossEntropy.apply(
-        flat_hidden, weight, bias, flat_targets, valid, float(z_loss), int(token_chunk_size), int(chunk_size),
+        flat_hidden, weight, bias, flat_labels, valid, float(z_loss), int(token_chunk_size), int(chunk_size),
         filter_eps, stats,
     )
     if reduction == "none":
-        return losses.view(targets.shape)
+        return losses.view(labels.shape)
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / valid.sum()

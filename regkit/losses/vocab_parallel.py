@@ -35,7 +35,7 @@ gradient of the hidden states (what the column-parallel classifier's backward al
 anyway). Extra memory per rank: one tile plus :math:`O(N)` floats in the forward pass, the
 tile and the gradients in the backward pass.
 
-Shapes: hidden ``(..., d)``, weight ``(V_r, d)`` (the local shard), bias ``(V_r,)``, targets
+Shapes: hidden ``(..., d)``, weight ``(V_r, d)`` (the local shard), bias ``(V_r,)``, labels
 ``(...)`` global ids in ``[0, V)`` or ``ignore_index``; the loss is identical on every rank.
 """
 
@@ -88,7 +88,7 @@ def _shard_layout(vocab_local: int, vocab_start: int | None, device, group) -> t
 
 class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, valid, vocab_start, z_loss, token_chunk, vocab_chunk,
+    def forward(ctx, hidden, weight, bias, labels, valid, vocab_start, z_loss, token_chunk, vocab_chunk,
                 filter_eps, stats, group):
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
@@ -101,15 +101,15 @@ class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
         global_max = local_lse.clone()
         dist.all_reduce(global_max, op=dist.ReduceOp.MAX, group=group)
 
-        local_targets = targets - vocab_start
-        owned = valid & (local_targets >= 0) & (local_targets < vocab_local)
-        safe_targets = torch.where(owned, local_targets, 0)
+        local_labels = labels - vocab_start
+        owned = valid & (local_labels >= 0) & (local_labels < vocab_local)
+        safe_labels = torch.where(owned, local_labels, 0)
         combined = torch.zeros(2, n, dtype=dtype, device=h.device)
         torch.exp(local_lse - global_max, out=combined[0])
         if vocab_local:
-            target_logit = (h * w[safe_targets]).sum(1)
+            target_logit = (h * w[safe_labels]).sum(1)
             if b is not None:
-                target_logit += b[safe_targets]
+                target_logit += b[safe_labels]
             combined[1] = torch.where(owned, target_logit, 0.0)
         dist.all_reduce(combined, op=dist.ReduceOp.SUM, group=group)
         lse = global_max + combined[0].log()
@@ -117,13 +117,13 @@ class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
         if z_loss:
             losses += z_loss * lse.square()
         losses = torch.where(valid, losses, 0.0)
-        ctx.save_for_backward(hidden, weight, bias, safe_targets, owned, valid, lse)
+        ctx.save_for_backward(hidden, weight, bias, safe_labels, owned, valid, lse)
         ctx.settings = (z_loss, token_chunk, vocab_chunk, filter_eps, stats, group)
         return losses.to(hidden.dtype)
 
     @staticmethod
     def backward(ctx, grad_losses):
-        hidden, weight, bias, targets, owned, valid, lse = ctx.saved_tensors
+        hidden, weight, bias, labels, owned, valid, lse = ctx.saved_tensors
         z_loss, token_chunk, vocab_chunk, filter_eps, stats, group = ctx.settings
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
@@ -138,7 +138,7 @@ class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
         if vocab_local:
             # the -onehot(y) part of dL/dlogits only on the rank that owns each target
             tiles, skipped = _accumulate_gradients(
-                h, w, b, targets, torch.where(owned, g, 0.0), softmax_scale, lse, grad_h, grad_w, grad_b,
+                h, w, b, labels, torch.where(owned, g, 0.0), softmax_scale, lse, grad_h, grad_w, grad_b,
                 token_chunk, vocab_chunk, filter_eps,
             )  # fmt: skip
         else:
@@ -156,7 +156,7 @@ class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
 def vocab_parallel_linear_cross_entropy(
     hidden: torch.Tensor,
     weight: torch.Tensor,
-    targets: torch.Tensor,
+    labels: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
     vocab_start: int | None = None,
@@ -175,13 +175,13 @@ def vocab_parallel_linear_cross_entropy(
     concatenation of the shards in vocabulary order) on every rank; the gradients with
     respect to ``hidden`` (summed over ranks) and to the local ``weight``/``bias`` shard are
     those of the full problem. A collective: every rank of ``process_group`` must call it
-    with the same ``hidden`` values, ``targets`` and settings.
+    with the same ``hidden`` values, ``labels`` and settings.
 
     Args:
         hidden: ``(..., d)`` hidden states, the same on every rank.
         weight: ``(V_r, d)`` this rank's rows of the classifier (``V_r`` may differ between
             ranks and may be 0).
-        targets: ``(...)`` *global* class ids in ``[0, V)`` or ``ignore_index``.
+        labels: ``(...)`` *global* class ids in ``[0, V)`` or ``ignore_index``.
         bias: optional ``(V_r,)`` this rank's entries of the bias.
         vocab_start: global id of this rank's first row; ``None`` (on every rank) places the
             shards in rank order, offsets from the all-gathered shard sizes.
@@ -195,12 +195,12 @@ def vocab_parallel_linear_cross_entropy(
         if vocab_start not in (None, 0):
             raise ValueError(f"vocab_start must be 0 or None without a process group of several ranks, "
                              f"got {vocab_start}")
-        return linear_cross_entropy(hidden, weight, targets, bias=bias, ignore_index=ignore_index,
+        return linear_cross_entropy(hidden, weight, labels, bias=bias, ignore_index=ignore_index,
                                     reduction=reduction, chunk_size=chunk_size, token_chunk_size=token_chunk_size,
                                     z_loss=z_loss, filter_eps=filter_eps, stats=stats)
 
     # shapes and dtypes as on one process; the target range is checked against the global V below
-    _check_inputs(hidden, weight, torch.full_like(targets, ignore_index), bias, ignore_index)
+    _check_inputs(hidden, weight, torch.full_like(labels, ignore_index), bias, ignore_index)
     check_reduction(reduction)
     chunk_size = check_number("chunk_size", chunk_size, low=1, integer=True)
     token_chunk_size = check_number("token_chunk_size", token_chunk_size, low=1, integer=True)
@@ -214,20 +214,20 @@ def vocab_parallel_linear_cross_entropy(
         vocab_start = check_number("vocab_start", vocab_start, low=0, integer=True)
 
     start, vocab = _shard_layout(weight.shape[0], vocab_start, hidden.device, process_group)
-    bad = (targets != ignore_index) & ((targets < 0) | (targets >= vocab))
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= vocab))
     if bool(bad.any()):
-        raise ValueError(f"targets must lie in [0, {vocab}) or equal ignore_index={ignore_index}, "
-                         f"found {int(targets[bad][0])}")
+        raise ValueError(f"labels must lie in [0, {vocab}) or equal ignore_index={ignore_index}, "
+                         f"found {int(labels[bad][0])}")
 
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
-    flat_targets = targets.reshape(-1)
-    valid = flat_targets != ignore_index
+    flat_labels = labels.reshape(-1)
+    valid = flat_labels != ignore_index
     losses = _VocabParallelLinearCrossEntropy.apply(
-        flat_hidden, weight, bias, flat_targets, valid, start, float(z_loss), int(token_chunk_size),
+        flat_hidden, weight, bias, flat_labels, valid, start, float(z_loss), int(token_chunk_size),
         int(chunk_size), filter_eps, stats, process_group,
     )
     if reduction == "none":
-        return losses.view(targets.shape)
+        return losses.view(labels.shape)
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / valid.sum()

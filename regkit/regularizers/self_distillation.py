@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from regkit._checks import (
     apply_reduction,
@@ -61,33 +62,69 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, reduction
     return apply_reduction(losses, reduction).to(logits.dtype)
 
 
-class PSKD:
-    """Per-example memory of last epoch's predictions and the PS-KD target schedule.
+class PSKD(nn.Module):
+    """PS-KD loss with a per-example memory of last epoch's predictions (the self-teacher).
 
     Args:
-        num_examples: size of the training set (examples are addressed by index).
+        num_examples: size :math:`N` of the training set (examples are addressed by ``index``).
         num_classes: K.
         epochs: T, the total number of epochs.
         alpha_T: the final weight :math:`\\alpha_T \\in [0, 1]` of the self-teacher (0.8 in the paper).
+        reduction: ``"none"``, ``"mean"`` (default) or ``"sum"`` of the batch losses.
+
+    State (buffers, moved with ``.to(device)`` and saved in ``state_dict``): ``previous`` ``(N, K)``,
+    last epoch's predicted distributions (the teacher); ``current`` ``(N, K)``, this epoch's, being
+    recorded; ``epoch``, a 0-dim integer tensor counting the calls of :meth:`end_epoch`.
+
+    Calling the module, ``criterion(logits, labels, index)`` (the argument order of
+    :class:`regkit.losses.ELRLoss`), returns the cross-entropy with the soft targets of
+    :meth:`targets` at the current epoch and, in training mode, records the batch's predictions
+    (:meth:`record`); in eval mode the state is left alone. Call :meth:`end_epoch` after every epoch.
 
     Recorded logits must be finite (checked before the memory is written), so one bad batch
     cannot poison next epoch's teacher.
 
     Under ``torch.distributed`` :meth:`record` exchanges the recorded rows between the ranks
     (:func:`regkit.distributed.sync_rows`), so every rank holds every example's prediction.
+
+    Example::
+
+        criterion = PSKD(len(train_set), num_classes=10, epochs=50).to(device)
+        for epoch in range(50):
+            for x, y, idx in loader:
+                loss = criterion(model(x), y, idx)
+                ...
+            criterion.end_epoch()
     """
 
-    def __init__(self, num_examples: int, num_classes: int, epochs: int, alpha_T: float = 0.8, device=None):
+    previous: torch.Tensor
+    current: torch.Tensor
+    epoch: torch.Tensor
+
+    def __init__(
+        self, num_examples: int, num_classes: int, epochs: int, *, alpha_T: float = 0.8, reduction: str = "mean"
+    ) -> None:
+        super().__init__()
         num_examples = check_number("num_examples", num_examples, low=1, integer=True)
         num_classes = check_number("num_classes", num_classes, low=2, integer=True)
-        epochs = check_number("epochs", epochs, low=1, integer=True)
+        self.epochs = check_number("epochs", epochs, low=1, integer=True)
+        self.num_classes = num_classes
         self.alpha_T = check_number("alpha_T", alpha_T, low=0, high=1)
-        self.epochs, self.num_classes = epochs, num_classes
-        self.previous = torch.zeros(num_examples, num_classes, device=device)
-        self.current = torch.zeros_like(self.previous)
+        self.reduction = check_reduction(reduction)
+        self.register_buffer("previous", torch.zeros(int(num_examples), int(num_classes)))
+        self.register_buffer("current", torch.zeros(int(num_examples), int(num_classes)))
+        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        n, k = self.previous.shape
+        return f"num_examples={n}, num_classes={k}, epochs={self.epochs}, alpha_T={self.alpha_T}"
 
     def alpha(self, epoch: int) -> float:
-        """:math:`\\alpha_t = \\alpha_T t / T` (epoch counted from 0; ``0 ≤ epoch ≤ epochs``)."""
+        """:math:`\\alpha_t = \\alpha_T t / T` (epoch counted from 0; ``0 ≤ epoch ≤ epochs``).
+
+        Raises:
+            ValueError: ``epoch`` not an integer in ``[0, epochs]``.
+        """
         epoch = check_number("epoch", epoch, low=0, high=self.epochs, integer=True)
         return self.alpha_T * epoch / self.epochs
 
@@ -96,10 +133,18 @@ class PSKD:
         check_range("index", index, 0, self.previous.shape[0])
         return index
 
-    def targets(self, labels: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Soft targets ``(B, K)`` of a batch at ``epoch``."""
+    def targets(self, labels: torch.Tensor, index: torch.Tensor, epoch: int | None = None) -> torch.Tensor:
+        """Soft targets ``(B, K)`` (distributions) of a batch: one-hot ``labels`` ``(B,)`` at epoch 0, else
+        :math:`(1 - \\alpha_t)\\,\\mathrm{onehot}(y) + \\alpha_t\\, p^{(t-1)}_{\\text{index}}`.
+
+        ``epoch`` defaults to the module's counter (the number of :meth:`end_epoch` calls).
+
+        Raises:
+            ValueError: labels outside ``[0, K)``, index outside ``[0, N)`` or not of labels' shape, bad ``epoch``.
+        """
         labels = as_labels("labels", labels, ndim=1)
         check_range("labels", labels, 0, self.num_classes)
+        epoch = int(self.epoch) if epoch is None else epoch
         a = self.alpha(epoch)
         index = self._index(index)
         if index.shape != labels.shape:
@@ -110,8 +155,13 @@ class PSKD:
         return (1 - a) * one_hot + a * self.previous[index]
 
     @torch.no_grad()
-    def record(self, index: torch.Tensor, logits: torch.Tensor) -> None:
-        """Save this epoch's predictions of a batch (used as the teacher next epoch)."""
+    def record(self, logits: torch.Tensor, index: torch.Tensor) -> None:
+        """Save this epoch's predictions ``softmax(logits)`` of a batch, logits ``(B, K)`` and index ``(B,)``
+        (used as the teacher next epoch).
+
+        Raises:
+            ValueError: non-2-D, non-floating or non-finite logits, wrong number of columns, bad index.
+        """
         check_tensor("logits", logits, ndim=2, floating=True)
         if logits.shape[1] != self.num_classes:
             raise ValueError(f"logits must have num_classes={self.num_classes} columns, got {tuple(logits.shape)}")
@@ -122,6 +172,18 @@ class PSKD:
         self.current[index] = upcast_half(logits).softmax(1).to(self.current.dtype)
         sync_rows(self.current, index)  # under torch.distributed: every rank's rows (regkit.distributed)
 
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """PS-KD loss of a batch: ``soft_cross_entropy(logits, self.targets(labels, index))`` with the
+        module's ``reduction``; in training mode the batch's predictions are recorded first.
+
+        Raises:
+            ValueError: as :meth:`targets`, :meth:`record` and :func:`soft_cross_entropy`.
+        """
+        if self.training:
+            self.record(logits, index)
+        return soft_cross_entropy(logits, self.targets(labels, index), reduction=self.reduction)
+
     def end_epoch(self) -> None:
-        """This epoch's predictions become the teacher of the next."""
+        """This epoch's predictions become the teacher of the next; the epoch counter advances."""
         self.previous, self.current = self.current, self.previous
+        self.epoch += 1

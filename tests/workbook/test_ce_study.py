@@ -10,12 +10,12 @@ from regkit.workbook.testbeds.linear_ce import make_problem
 
 
 def test_gradient_agreement_against_autograd_of_the_materialized_logits():
-    hidden, weight, targets = make_problem(64, 300, 16, seed=0)
-    table = ce_study.gradient_agreement(("naive", "regkit"), hidden, weight, targets)
+    hidden, weight, labels = make_problem(64, 300, 16, seed=0)
+    table = ce_study.gradient_agreement(("naive", "regkit"), hidden, weight, labels)
     assert table.loc["naive", ["rel_error_loss", "rel_error_hidden", "rel_error_weight"]].tolist() == [0, 0, 0]
     assert table.loc["regkit"].drop("loss").max() < 1e-5
     h, w = hidden.detach().double(), weight.detach().double()
-    assert table.loc["regkit", "loss"] == pytest.approx(float(F.cross_entropy(h @ w.T, targets)), rel=1e-5)
+    assert table.loc["regkit", "loss"] == pytest.approx(float(F.cross_entropy(h @ w.T, labels)), rel=1e-5)
 
 
 def test_skip_reasons():
@@ -56,8 +56,8 @@ def test_filtering_table_exact_at_zero_threshold_and_skips_at_a_large_one():
     g = torch.Generator().manual_seed(0)
     hidden = (10 * torch.randn(256, 8, generator=g)).requires_grad_()
     weight = torch.randn(1024, 8, generator=g).requires_grad_()
-    targets = torch.randint(0, 1024, (256,), generator=g)
-    table = ce_study.filtering_table(hidden, weight, targets, {"0": 0.0, "big": 0.5}, chunk_size=128,
+    labels = torch.randint(0, 1024, (256,), generator=g)
+    table = ce_study.filtering_table(hidden, weight, labels, {"0": 0.0, "big": 0.5}, chunk_size=128,
                                      token_chunk_size=32).set_index("eps")
     assert table.loc["0", "skipped_fraction"] == 0 and table.loc["0", "rel_error_hidden"] == 0
     assert table.loc["big", "skipped_fraction"] > 0

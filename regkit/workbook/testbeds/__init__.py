@@ -7,7 +7,11 @@ the workbook's plumbing (session, ledger, runner, report):
 - :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep, TinyLM);
 - :mod:`~regkit.workbook.testbeds.box_lsq`: the box-constrained least-squares problem of ``lion_constrained``;
-- :mod:`~regkit.workbook.testbeds.ambiguous_clusters`: the ambiguous-cluster classification task of ``pass_at_n_loss``.
+- :mod:`~regkit.workbook.testbeds.ambiguous_clusters`: the ambiguous-cluster classification task of ``pass_at_n_loss``;
+- :mod:`~regkit.workbook.testbeds.ot_problems`: Gaussian transport problems with a closed-form map, point clouds and
+  the routing toy of ``monge_gap``, ``sinkhorn_newton_sparse`` and ``sparsity_constrained_ot``;
+- :mod:`~regkit.workbook.testbeds.rl_tasks`: the digit-sum task and autoregressive policy of ``aepo_entropy_control``;
+- :mod:`~regkit.workbook.testbeds.preference_tasks`: the preference task of ``f_dpo``.
 """
 
 from regkit.workbook.testbeds.models import mlp

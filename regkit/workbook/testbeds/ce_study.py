@@ -24,7 +24,7 @@ __all__ = ["TinyLM", "filtering_table", "gradient_agreement", "memory_sweep", "r
 MIB = 2**20
 
 
-def gradient_agreement(variants, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> pd.DataFrame:
+def gradient_agreement(variants, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:
     """Loss and gradients of each variant against the first one (``"naive"``, the materialized logits).
 
     ``hidden`` ``(N, d)`` and ``weight`` ``(V, d)`` require gradients. Returns a frame indexed by variant
@@ -33,7 +33,7 @@ def gradient_agreement(variants, hidden: torch.Tensor, weight: torch.Tensor, tar
     reference, rows = None, []
     for variant in variants:
         hidden.grad = weight.grad = None
-        loss = loss_fn(variant)(hidden, weight, targets)
+        loss = loss_fn(variant)(hidden, weight, labels)
         loss.backward()
         result = {"loss": loss.detach(), "hidden": hidden.grad.clone(), "weight": weight.grad.clone()}
         reference = reference or result
@@ -113,13 +113,13 @@ class TinyLM(nn.Module):
         return e + self.mlp(e)
 
 
-def filtering_table(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, thresholds: dict,
+def filtering_table(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, thresholds: dict,
                     *, chunk_size: int = 512, token_chunk_size: int = 128) -> pd.DataFrame:
     """Per threshold ``{label: eps}``: the share of tiles the backward pass skipped and the relative
     errors of ∇hidden and ∇weight against the unfiltered gradients (``hidden``, ``weight`` require grad)."""
 
     def gradients(filter_eps, stats=None):
-        loss = linear_cross_entropy(hidden, weight, targets, chunk_size=chunk_size, token_chunk_size=token_chunk_size,
+        loss = linear_cross_entropy(hidden, weight, labels, chunk_size=chunk_size, token_chunk_size=token_chunk_size,
                                     filter_eps=filter_eps, stats=stats)
         return torch.autograd.grad(loss, [hidden, weight])
 

@@ -1,0 +1,85 @@
+"""Every loss validates ``reduction`` through ``regkit._checks.check_reduction`` (issue 11, Deliver 5):
+an unknown value raises ``ValueError`` naming the valid ones, before any state is written."""
+
+import inspect
+
+import pytest
+import torch
+
+import regkit.divergences
+import regkit.losses
+import regkit.regularizers
+import regkit.rl
+from regkit.divergences import f_dpo_loss
+from regkit.losses import (
+    ALDRKLLoss,
+    ELRLoss,
+    elr_loss,
+    focal_loss,
+    gce_loss,
+    label_smoothing_loss,
+    ldr_kl_loss,
+    linear_cross_entropy,
+    mae_loss,
+    pass_at_n_loss,
+    sce_loss,
+    stablemax_cross_entropy,
+    vocab_parallel_linear_cross_entropy,
+)
+from regkit.regularizers import PSKD, soft_cross_entropy
+
+LOGITS, LABELS, INDEX = torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), torch.tensor([0, 1, 2, 3])
+HIDDEN, WEIGHT = torch.randn(4, 5), torch.randn(3, 5)
+LOGPS = torch.randn(4)
+
+# name → call with reduction=r (functions) or construct-and-call (modules, validated at construction)
+CALLS = {
+    "elr_loss": lambda r: elr_loss(LOGITS, LABELS, LOGITS.softmax(1), reduction=r),
+    "ELRLoss": lambda r: ELRLoss(4, 3, reduction=r)(LOGITS, LABELS, INDEX),
+    "ldr_kl_loss": lambda r: ldr_kl_loss(LOGITS, LABELS, reduction=r),
+    "ALDRKLLoss": lambda r: ALDRKLLoss(4, 3, reduction=r)(LOGITS, LABELS, INDEX),
+    "linear_cross_entropy": lambda r: linear_cross_entropy(HIDDEN, WEIGHT, LABELS, reduction=r),
+    "vocab_parallel_linear_cross_entropy": lambda r: vocab_parallel_linear_cross_entropy(
+        HIDDEN, WEIGHT, LABELS, reduction=r),
+    "pass_at_n_loss": lambda r: pass_at_n_loss(LOGITS, LABELS, 4, reduction=r),
+    "gce_loss": lambda r: gce_loss(LOGITS, LABELS, reduction=r),
+    "sce_loss": lambda r: sce_loss(LOGITS, LABELS, reduction=r),
+    "mae_loss": lambda r: mae_loss(LOGITS, LABELS, reduction=r),
+    "focal_loss": lambda r: focal_loss(LOGITS, LABELS, reduction=r),
+    "label_smoothing_loss": lambda r: label_smoothing_loss(LOGITS, LABELS, reduction=r),
+    "stablemax_cross_entropy": lambda r: stablemax_cross_entropy(LOGITS, LABELS, reduction=r),
+    "soft_cross_entropy": lambda r: soft_cross_entropy(LOGITS, LOGITS.softmax(1), reduction=r),
+    "PSKD": lambda r: PSKD(4, 3, epochs=2, reduction=r)(LOGITS, LABELS, INDEX),
+    "f_dpo_loss": lambda r: f_dpo_loss(LOGPS, LOGPS - 1, LOGPS, LOGPS, reduction=r),
+}
+
+
+def _public_with_reduction():
+    names = set()
+    for module in (regkit.losses, regkit.divergences, regkit.regularizers, regkit.rl):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            target = obj.__init__ if inspect.isclass(obj) else obj
+            if callable(target) and "reduction" in inspect.signature(target).parameters:
+                names.add(name)
+    return names
+
+
+def test_every_public_loss_with_a_reduction_is_covered():
+    assert _public_with_reduction() == set(CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_bogus_reduction_raises_a_value_error_listing_the_valid_ones(name):
+    with pytest.raises(ValueError) as raised:
+        CALLS[name]("bogus")
+    message = str(raised.value)
+    assert "reduction" in message and "'bogus'" in message
+    assert "valid: none, mean, sum" in message
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_the_valid_reductions_are_accepted(name, reduction):
+    loss = CALLS[name](reduction)
+    assert loss.ndim == (1 if reduction == "none" else 0)
