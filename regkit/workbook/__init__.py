@@ -4,7 +4,15 @@ seeding, the training loop, metrics, paired comparisons, figures, the claims led
 from regkit.workbook.claims import Ledger, Record, load_record
 from regkit.workbook.device import resolve_device
 from regkit.workbook.evidence import Evidence
-from regkit.workbook.figures import arm_errorbars, save_figure, set_theme, subplots
+from regkit.workbook.figures import (
+    annotated_heatmaps,
+    arm_errorbars,
+    image_grid,
+    line_grid,
+    save_figure,
+    set_theme,
+    subplots,
+)
 from regkit.workbook.metrics import (
     accuracy,
     aurc,
@@ -19,7 +27,7 @@ from regkit.workbook.metrics import (
     relative_error,
     reliability_diagram,
 )
-from regkit.workbook.paired import paired_samples, paired_table
+from regkit.workbook.paired import paired_evidence, paired_samples, paired_table, seeds_needed
 from regkit.workbook.seeding import seed_everything
 from regkit.workbook.session import Session, resolve_profile, start
 from regkit.workbook.testbeds.models import mlp
@@ -31,16 +39,20 @@ __all__ = [
     "Record",
     "Session",
     "accuracy",
+    "annotated_heatmaps",
     "arm_errorbars",
     "aurc",
     "collapsed_fraction",
     "expected_calibration_error",
     "label_probability",
+    "image_grid",
+    "line_grid",
     "load_record",
     "mlp",
     "nll",
     "noisy_label_fractions",
     "optimizer_state_bytes",
+    "paired_evidence",
     "paired_samples",
     "paired_table",
     "parameter_norm",
@@ -51,6 +63,7 @@ __all__ = [
     "resolve_profile",
     "save_figure",
     "seed_everything",
+    "seeds_needed",
     "set_theme",
     "start",
     "subplots",

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 #: Size of one panel in inches and the resolution of every saved figure.
@@ -61,6 +62,58 @@ def arm_errorbars(results, metrics, arms, *, by: str = "dataset", arm_col: str =
         ax.set(xticks=range(len(groups)), xticklabels=groups,
                title=(titles or {}).get(metric, metric.replace("_", " ")))
     axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def line_grid(data, *, x: str, y: str, hue: str, rows, cols, title: str, ylabel: str, palette=None, ylim=None,
+              sharey: bool = False):
+    """A grid of seaborn line plots of ``y`` against ``x`` (one line per ``hue`` value: the mean over the
+    rest of its rows, e.g. seeds, ± one standard deviation): one panel row per combination of the values
+    of the columns ``rows`` and one panel column per combination of ``cols`` (each in order of first
+    appearance in ``data``, a long DataFrame), x axes shared. ``title`` is a format string over those
+    columns (``"{dataset}, {noise}"``); the legend is drawn in the first panel only. Returns the figure."""
+    rows, cols = list(rows), list(cols)
+    row_keys = list(data[rows].drop_duplicates().itertuples(index=False, name=None))
+    col_keys = list(data[cols].drop_duplicates().itertuples(index=False, name=None))
+    fig, axes = subplots(len(row_keys), len(col_keys), sharex=True, sharey=sharey)
+    for i, row_key in enumerate(row_keys):
+        for j, col_key in enumerate(col_keys):
+            where = dict(zip(rows, row_key)) | dict(zip(cols, col_key))
+            subset = data[np.logical_and.reduce([data[c] == v for c, v in where.items()])]
+            ax = axes[i, j]
+            sns.lineplot(subset, x=x, y=y, hue=hue, palette=palette, errorbar="sd", ax=ax, legend=(i == j == 0))
+            ax.set(title=title.format(**where), ylabel=ylabel)
+            if ylim is not None:
+                ax.set_ylim(ylim)
+    return fig
+
+
+def image_grid(images, titles, *, ncols: int, cmap: str = "gray"):
+    """The 2-D ``images`` (a sequence or an ``(N, H, W)`` array/tensor) in a grid of ``ncols`` columns,
+    each under its title, without ticks. Returns the figure."""
+    images, titles = list(images), list(titles)
+    if len(images) != len(titles):
+        raise ValueError(f"need one title per image, got {len(titles)} for {len(images)}")
+    fig, axes = subplots(math.ceil(len(images) / ncols), ncols)
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image, cmap=cmap)
+        ax.set(title=title, xticks=[], yticks=[])
+    for ax in axes.flat[len(images):]:
+        ax.axis("off")
+    return fig
+
+
+def annotated_heatmaps(panels, *, fontsize: float = 6):
+    """Side by side, one annotated heat map (no colour bar, every row labelled) per panel
+    ``(title, values, fmt, cmap)``: ``values`` a DataFrame, ``fmt`` the annotations' format (``".2f"``).
+    Returns the figure."""
+    panels = list(panels)
+    fig, axes = subplots(1, len(panels))
+    for ax, (title, values, fmt, cmap) in zip(axes[0], panels):
+        sns.heatmap(values, annot=True, fmt=fmt, cmap=cmap, ax=ax, cbar=False, annot_kws={"size": fontsize},
+                    yticklabels=True)
+        ax.set(title=title, xlabel="", ylabel="")
+        ax.tick_params(labelsize=fontsize)
     return fig
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["paired_samples", "paired_table"]
+from regkit.workbook.evidence import Evidence
+
+__all__ = ["paired_evidence", "paired_samples", "paired_table", "seeds_needed"]
 
 
 def paired_samples(results: pd.DataFrame, arm: str, other: str, metric: str, *, arm_col: str = "arm",
@@ -22,7 +24,9 @@ def paired_samples(results: pd.DataFrame, arm: str, other: str, metric: str, *, 
     a = rows[rows[arm_col] == arm].set_index(seed_col)[metric].sort_index()
     b = rows[rows[arm_col] == other].set_index(seed_col)[metric].sort_index()
     if list(a.index) != list(b.index) or len(a) == 0:
-        raise ValueError(f"arms {arm!r} and {other!r} must have the same seeds, got {list(a.index)} and {list(b.index)}")
+        raise ValueError(
+            f"arms {arm!r} and {other!r} must have the same seeds, got {list(a.index)} and {list(b.index)}"
+        )
     return a.tolist(), b.tolist()
 
 
@@ -54,3 +58,41 @@ def paired_table(results: pd.DataFrame, arm: str, versus, metrics, *, by: str = 
                 rows.append({by: group, "metric": metric, "versus": other, "mean_difference": mean, "low": low,
                              "high": high, "p": p, "wins": int(better.sum()), "seeds": n})
     return pd.DataFrame(rows)
+
+
+def seeds_needed(share: float, n: int) -> int:
+    """How many of ``n`` paired seeds make a share of at least ``share``: ``max(1, ⌈share · n⌉)``
+    (4 of 5 for 0.8). ``ValueError`` unless ``0 < share <= 1`` and ``n >= 1``."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return max(1, int(math.ceil(share * n)))
+
+
+def paired_evidence(results: pd.DataFrame, arm: str, versus, metric: str, *, label: str, threshold: float,
+                    direction: str, wins: float | None = None, wins_label: str | None = None, by: str = "dataset",
+                    arm_col: str = "arm", seed_col: str = "seed") -> list[Evidence]:
+    """Claim evidence from a long results table (one row per group, arm and seed): for each ``by``
+    group (in order of appearance) and each other arm in ``versus`` (a name or a list), the paired
+    :meth:`Evidence.paired` ``arm − other`` of ``metric`` (:func:`paired_samples`) against
+    ``threshold`` / ``direction``; with ``wins`` (a share, e.g. 0.8), right after it the share of
+    seeds on which ``arm`` is better (higher for ``direction`` ``>``/``>=``, lower for ``<``/``<=``),
+    :meth:`Evidence.mean` of the per-seed indicator ``>=`` :func:`seeds_needed` ``/ n``.
+    ``label`` and ``wins_label`` are format strings with the fields ``{group}`` and ``{other}``.
+    ``ValueError`` for ``wins`` without ``wins_label`` and as :func:`paired_samples`."""
+    if wins is not None and wins_label is None:
+        raise ValueError("wins needs a wins_label")
+    versus = [versus] if isinstance(versus, str) else list(versus)
+    evidence = []
+    for group in results[by].drop_duplicates():
+        for other in versus:
+            a, b = paired_samples(results, arm, other, metric, arm_col=arm_col, seed_col=seed_col, **{by: group})
+            names = {"group": group, "other": other}
+            evidence.append(Evidence.paired(label.format(**names), a, b, threshold=threshold, direction=direction))
+            if wins is not None:
+                better = [float(x > y) if direction in (">", ">=") else float(x < y) for x, y in zip(a, b)]
+                need = seeds_needed(wins, len(a))
+                evidence.append(Evidence.mean(wins_label.format(**names), better, threshold=need / len(a),
+                                              direction=">="))
+    return evidence

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from regkit.data import (
@@ -26,11 +28,25 @@ from regkit.data import (
     load_mnist1d,
     symmetric_noise,
 )
-from regkit.workbook.metrics import accuracy, aurc, expected_calibration_error, nll
+from regkit.regularizers import cutout, soft_cross_entropy
+from regkit.workbook.metrics import accuracy, aurc, expected_calibration_error, nll, noisy_label_fractions
 from regkit.workbook.testbeds.models import mlp
 from regkit.workbook.training import train
 
-__all__ = ["DATASETS", "NOISES", "corrupt", "evaluate", "image_shape", "load", "make_model", "train_classifier"]
+__all__ = [
+    "DATASETS",
+    "NOISES",
+    "augmented_loss",
+    "corrupt",
+    "evaluate",
+    "image_shape",
+    "load",
+    "make_model",
+    "noisy_label_metrics",
+    "noisy_label_summary",
+    "occluded",
+    "train_classifier",
+]
 
 DATASETS = ("digits", "mnist1d")
 NOISES = ("none", "symmetric", "asymmetric")
@@ -90,13 +106,67 @@ def _model(name: str, kind: str) -> nn.Module:
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 4 * 4, 10))
     return nn.Sequential(
-        _Reshape(1, 40), nn.Conv1d(1, 32, 5, padding=2), nn.ReLU(), nn.Conv1d(32, 32, 3, padding=1, stride=2), nn.ReLU(),
+        _Reshape(1, 40), nn.Conv1d(1, 32, 5, padding=2), nn.ReLU(),
+        nn.Conv1d(32, 32, 3, padding=1, stride=2), nn.ReLU(),
         nn.Conv1d(32, 32, 3, padding=1, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(32 * 10, 10))
 
 
 def image_shape(name: str) -> tuple[int, ...]:
     """The per-example layout the augmentations mix in: ``(1, 8, 8)`` or ``(1, 40)``."""
     return (1, 8, 8) if name == "digits" else (1, 40)
+
+
+def occluded(x: torch.Tensor, shape: tuple[int, ...], *, size: float = 0.5, seed: int = 12345) -> torch.Tensor:
+    """The flat inputs ``x`` ``(N, d)`` with one box of side ``size`` × each extent of the per-example
+    ``shape`` (:func:`image_shape`) zeroed in every example, where :func:`~regkit.regularizers.cutout`
+    puts it with a CPU generator seeded with ``seed``: the same boxes for every model tested."""
+    view = x.view(x.shape[0], *shape)
+    labels = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+    out, _, _ = cutout(view, labels, 1, size=size, generator=torch.Generator().manual_seed(seed))
+    return out.reshape(x.shape)
+
+
+def augmented_loss(mix: Callable, shape: tuple[int, ...]) -> Callable:
+    """A ``batch_loss`` for :func:`train_classifier` that trains on augmented batches:
+    ``mix(view, labels)`` gets the batch viewed as ``(N, *shape)`` and returns ``(inputs, soft targets
+    (N, K), ...)`` (as :func:`~regkit.regularizers.cutmix`, ``mixup``, ``cutout``), the loss then being
+    the soft cross-entropy on the inputs flattened back; or ``None``: cross-entropy on the clean batch."""
+
+    def step(model, x, y, index, epoch):
+        mixed = mix(x.view(x.shape[0], *shape), y)
+        if mixed is None:
+            return F.cross_entropy(model(x), y)
+        return soft_cross_entropy(model(mixed[0].reshape(x.shape)), mixed[1])
+
+    return step
+
+
+@torch.no_grad()
+def noisy_label_metrics(model: nn.Module, data: Dataset, noisy_labels: torch.Tensor) -> dict[str, float]:
+    """What early learning and memorization look like at one point of training (an ``evaluate``
+    hook's metrics): ``test_accuracy`` on the clean test set and, from the model's predictions on
+    the training examples whose noisy label differs from ``data.y_train`` (the clean labels), the
+    fractions ``true`` / ``noisy`` / ``other`` of :func:`~regkit.workbook.metrics.noisy_label_fractions`."""
+    fractions = noisy_label_fractions(model(data.x_train), data.y_train, noisy_labels)
+    return {"test_accuracy": accuracy(model(data.x_test), data.y_test), **fractions}
+
+
+def noisy_label_summary(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per run (one group of ``keys``, e.g. dataset, noise, arm, seed) of a long training
+    history with columns ``epoch``, ``test_accuracy`` and the fractions ``true`` / ``noisy`` of
+    :func:`~regkit.workbook.metrics.noisy_label_fractions`: ``peak_accuracy`` and ``peak_epoch`` (the
+    first epoch at the highest test accuracy), ``final_accuracy``, ``final_memorized`` (``noisy``) and
+    ``final_true`` at the last epoch, and ``best_true`` (the highest ``true``: how strong early learning
+    is). Indexed by ``keys``, sorted."""
+    rows = []
+    for key, curve in history.groupby(keys):
+        curve = curve.sort_values("epoch", kind="stable")
+        peak = curve.loc[curve.test_accuracy.idxmax()]
+        last = curve.loc[curve.epoch.idxmax()]
+        rows.append({**dict(zip(keys, key)), "peak_accuracy": peak.test_accuracy, "peak_epoch": int(peak.epoch),
+                     "final_accuracy": last.test_accuracy, "final_memorized": last.noisy, "final_true": last.true,
+                     "best_true": curve.true.max()})
+    return pd.DataFrame(rows).set_index(keys).sort_index()
 
 
 def train_classifier(

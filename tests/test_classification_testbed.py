@@ -1,0 +1,76 @@
+"""The classification testbed's helpers: occlusion, the augmented batch loss and the noisy-label
+metrics and summary, against hand-computed values."""
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from regkit.data import Dataset
+from regkit.workbook.testbeds import classification as testbed
+
+
+def test_occluded_zeroes_one_half_side_box_per_example_and_is_reproducible():
+    x = torch.arange(1, 3 * 64 + 1, dtype=torch.float32).reshape(3, 64)  # no zeros to begin with
+    out = testbed.occluded(x, (1, 8, 8))
+    assert out.shape == x.shape and torch.equal(out, testbed.occluded(x, (1, 8, 8)))
+    assert not torch.equal(out, testbed.occluded(x, (1, 8, 8), seed=1))
+    for row, original in zip(out, x):
+        image = row.reshape(8, 8)
+        rows, cols = torch.nonzero(image == 0, as_tuple=True)
+        assert 0 < len(rows) <= 16  # a box of side 4 (half of 8), clipped at the border
+        box = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        assert (box == 0).all() and len(rows) == box.numel()  # the zeros form one rectangle
+        kept = row != 0
+        assert torch.equal(row[kept], original[kept])
+
+
+def test_augmented_loss_is_ce_on_clean_batches_and_soft_ce_on_mixed_ones():
+    torch.manual_seed(0)
+    model = nn.Linear(6, 3)
+    x, y = torch.randn(4, 6), torch.tensor([0, 2, 1, 2])
+    clean = testbed.augmented_loss(lambda view, labels: None, (2, 3))
+    with torch.no_grad():
+        assert clean(model, x, y, None, 1).item() == pytest.approx(F.cross_entropy(model(x), y).item())
+    targets = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8], [1.0, 0.0, 0.0], [0.3, 0.3, 0.4]])
+    seen = []
+
+    def mix(view, labels):
+        seen.append(view.shape)
+        return view.flip(0), targets, 0.5
+
+    with torch.no_grad():
+        loss = testbed.augmented_loss(mix, (2, 3))(model, x, y, None, 1)
+        expected = -(targets * model(x.flip(0)).log_softmax(1)).sum(1).mean()
+    assert seen == [torch.Size([4, 2, 3])] and loss.item() == pytest.approx(expected.item())
+
+
+class _Fixed(nn.Module):
+    """Predicts the class stored for each input (its first feature)."""
+
+    def forward(self, x):
+        return F.one_hot(x[:, 0].long(), 3).float()
+
+
+def test_noisy_label_metrics_count_predictions_on_the_corrupted_examples():
+    # Predictions on the train set: 0, 1, 2, 2, 1; clean labels 0, 1, 1, 2, 0; noisy labels 0, 2, 0, 1, 1.
+    x_train = torch.tensor([[0.0], [1.0], [2.0], [2.0], [1.0]])
+    data = Dataset("t", x_train, torch.tensor([0, 1, 1, 2, 0]), torch.tensor([[0.0], [1.0]]), torch.tensor([0, 2]), 3)
+    metrics = testbed.noisy_label_metrics(_Fixed(), data, torch.tensor([0, 2, 0, 1, 1]))
+    # corrupted: examples 1..4 → predicted 1 (true), 2 (other), 2 (true), 1 (noisy)
+    assert metrics == pytest.approx({"test_accuracy": 0.5, "true": 0.5, "noisy": 0.25, "other": 0.25})
+
+
+def test_noisy_label_summary_takes_the_first_peak_and_the_last_epoch():
+    history = pd.DataFrame({
+        "arm": ["A"] * 4 + ["B"] * 3, "seed": [0] * 7, "epoch": [1, 2, 3, 4, 1, 2, 3],
+        "test_accuracy": [0.5, 0.8, 0.8, 0.6, 0.1, 0.2, 0.3], "true": [0.4, 0.9, 0.7, 0.2, 0.1, 0.3, 0.2],
+        "noisy": [0.1, 0.05, 0.3, 0.7, 0.5, 0.4, 0.3]})
+    summary = testbed.noisy_label_summary(history.iloc[::-1], ["arm", "seed"])  # row order does not matter
+    assert list(summary.index) == [("A", 0), ("B", 0)]
+    a, b = summary.loc[("A", 0)], summary.loc[("B", 0)]
+    assert (a.peak_accuracy, a.peak_epoch, a.final_accuracy, a.final_memorized, a.final_true, a.best_true) == (
+        0.8, 2, 0.6, 0.7, 0.2, 0.9)
+    assert (b.peak_accuracy, b.peak_epoch, b.final_accuracy, b.final_memorized, b.final_true, b.best_true) == (
+        0.3, 3, 0.3, 0.3, 0.2, 0.3)
