@@ -13,7 +13,8 @@ vocabulary-parallel linear cross-entropy (2 gloo processes on the CPU, one threa
 2. **Vocabulary-parallel cross-entropy**: forward + backward of
    ``vocab_parallel_linear_cross_entropy`` with the classifier split over 2 ranks vs
    ``linear_cross_entropy`` in one process (N = 1024, d = 128, V = 16384, float32, default
-   tiles): the fastest of 5 wall times, CPU time, and peak extra resident memory per process (``VmHWM`` reset before the step, minus
+   tiles): the fastest of 5 wall times, CPU time, and peak extra resident memory per process
+  (``VmHWM`` reset before the step, minus
    ``VmRSS``; the inputs are allocated before), as ratios.
 
 Run: ``python benchmarks/bench_distributed.py`` (or ``make bench``), under 2 minutes; writes
@@ -99,8 +100,9 @@ def _exchange(rank: int) -> dict:
     y = torch.randint(0, CLASSES, (N,), generator=generator)
     order = torch.randperm(N, generator=generator)
     torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(DIM, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(),
-                          nn.Linear(WIDTH, CLASSES))
+    model = nn.Sequential(
+        nn.Linear(DIM, WIDTH), nn.ReLU(), nn.Linear(WIDTH, WIDTH), nn.ReLU(), nn.Linear(WIDTH, CLASSES)
+    )
     net = DistributedDataParallel(model)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -110,7 +112,7 @@ def _exchange(rank: int) -> dict:
         nonlocal cursor
         for _ in range(count):
             start = (cursor * WORLD + rank) * BATCH % N
-            index = order[start:start + BATCH]
+            index = order[start : start + BATCH]
             cursor += 1
             loss = loss_fn(net(x[index]), y[index], index, 0)
             optimizer.zero_grad()
@@ -202,15 +204,21 @@ def _vocab(rank: int, world: int) -> dict:
         step()
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    return {"peak_extra_bytes": peak, "min_seconds": min(times), "median_seconds": statistics.median(times),
-            "min_cpu_seconds": min(cpu), "vocab_rows": rows.stop - rows.start}
+    return {
+        "peak_extra_bytes": peak,
+        "min_seconds": min(times),
+        "median_seconds": statistics.median(times),
+        "min_cpu_seconds": min(cpu),
+        "vocab_rows": rows.stop - rows.start,
+    }
 
 
 def _worker(rank: int, world: int, port: int, task: str, out: str) -> None:
     torch.set_num_threads(1)
     if world > 1:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=timedelta(seconds=120))
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=timedelta(seconds=120)
+        )
     try:
         result = _exchange(rank) if task == "exchange" else _vocab(rank, world)
         Path(out, f"{task}{world}_{rank}.json").write_text(json.dumps(result))
@@ -227,8 +235,9 @@ def _spawn(task: str, world: int, out: str) -> list[dict]:
 def main():
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                              os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         exchange = _spawn("exchange", WORLD, out)
@@ -244,40 +253,58 @@ def main():
             "exchange_time_fraction_of_plain_ddp_step": rank0["exchange_seconds_per_step"] / plain,
             "exchange_only_fraction_of_plain_ddp_step": rank0["exchange_only_seconds"] / plain,
             "time_ratio_exchange_vs_no_exchange": rank0["step_seconds_exchange"] / rank0["step_seconds_no_exchange"],
-            "cpu_ratio_exchange_vs_no_exchange":
-                rank0["step_cpu_seconds_exchange"] / rank0["step_cpu_seconds_no_exchange"],
+            "cpu_ratio_exchange_vs_no_exchange": rank0["step_cpu_seconds_exchange"]
+            / rank0["step_cpu_seconds_no_exchange"],
             "time_ratio_exchange_vs_plain_ddp_cross_entropy": rank0["step_seconds_exchange"] / plain,
             "bytes_received_vs_ddp_gradient_bytes": rank0["bytes_received_per_step"] / exchange[0]["param_bytes"],
         }
-        print(f"{method:>5}: step {rank0['step_seconds_exchange'] * 1e3:.2f} ms with exchange, "
-              f"{rank0['step_seconds_no_exchange'] * 1e3:.2f} ms without "
-              f"({state[method]['time_ratio_exchange_vs_no_exchange']:.3f}x wall, "
-              f"{state[method]['cpu_ratio_exchange_vs_no_exchange']:.3f}x CPU), "
-              f"{plain * 1e3:.2f} ms plain DDP + CE; exchange {rank0['exchange_seconds_per_step'] * 1e3:.2f} ms/step "
-              f"({state[method]['exchange_time_fraction_of_plain_ddp_step']:.3f}x a plain step; "
-              f"{rank0['exchange_only_seconds'] * 1e3:.2f} ms alone), "
-              f"{rank0['bytes_received_per_step']:.0f} B received/step "
-              f"({state[method]['bytes_received_vs_ddp_gradient_bytes']:.4f}x the gradient bytes)")
+        print(
+            f"{method:>5}: step {rank0['step_seconds_exchange'] * 1e3:.2f} ms with exchange, "
+            f"{rank0['step_seconds_no_exchange'] * 1e3:.2f} ms without "
+            f"({state[method]['time_ratio_exchange_vs_no_exchange']:.3f}x wall, "
+            f"{state[method]['cpu_ratio_exchange_vs_no_exchange']:.3f}x CPU), "
+            f"{plain * 1e3:.2f} ms plain DDP + CE; exchange {rank0['exchange_seconds_per_step'] * 1e3:.2f} ms/step "
+            f"({state[method]['exchange_time_fraction_of_plain_ddp_step']:.3f}x a plain step; "
+            f"{rank0['exchange_only_seconds'] * 1e3:.2f} ms alone), "
+            f"{rank0['bytes_received_per_step']:.0f} B received/step "
+            f"({state[method]['bytes_received_vs_ddp_gradient_bytes']:.4f}x the gradient bytes)"
+        )
     vocab = {
         "ranks": vocab_ranks,
         "single_process": vocab_single,
         "time_ratio_2_ranks_vs_1": max(r["min_seconds"] for r in vocab_ranks) / vocab_single["min_seconds"],
         "cpu_time_ratio_per_rank_vs_1": [r["min_cpu_seconds"] / vocab_single["min_cpu_seconds"] for r in vocab_ranks],
         "peak_memory_per_rank_fraction": [
-            None if r["peak_extra_bytes"] is None or not vocab_single["peak_extra_bytes"]
-            else r["peak_extra_bytes"] / vocab_single["peak_extra_bytes"] for r in vocab_ranks
+            None
+            if r["peak_extra_bytes"] is None or not vocab_single["peak_extra_bytes"]
+            else r["peak_extra_bytes"] / vocab_single["peak_extra_bytes"]
+            for r in vocab_ranks
         ],
     }
-    print(f"vocab-parallel, 2 ranks vs 1 process: time {vocab['time_ratio_2_ranks_vs_1']:.3f}x, CPU time per rank "
-          f"{vocab['cpu_time_ratio_per_rank_vs_1']}, peak memory per rank "
-          f"{vocab['peak_memory_per_rank_fraction']} of the one-process peak")
-    path = write("distributed", {
-        "world_size": WORLD, "backend": "gloo", "threads_per_process": 1,
-        "state_exchange": {"n_examples": N, "classes": CLASSES, "local_batch": BATCH, "mlp": [DIM, WIDTH, WIDTH, CLASSES],
-                           "dtype": "float32", "param_bytes": exchange[0]["param_bytes"], "methods": state},
-        "vocab_parallel": {"tokens": TOKENS, "d": D_MODEL, "vocab": VOCAB, "dtype": "float32", **vocab},
-        "seconds": time.perf_counter() - started,
-    })
+    print(
+        f"vocab-parallel, 2 ranks vs 1 process: time {vocab['time_ratio_2_ranks_vs_1']:.3f}x, CPU time per rank "
+        f"{vocab['cpu_time_ratio_per_rank_vs_1']}, peak memory per rank "
+        f"{vocab['peak_memory_per_rank_fraction']} of the one-process peak"
+    )
+    path = write(
+        "distributed",
+        {
+            "world_size": WORLD,
+            "backend": "gloo",
+            "threads_per_process": 1,
+            "state_exchange": {
+                "n_examples": N,
+                "classes": CLASSES,
+                "local_batch": BATCH,
+                "mlp": [DIM, WIDTH, WIDTH, CLASSES],
+                "dtype": "float32",
+                "param_bytes": exchange[0]["param_bytes"],
+                "methods": state,
+            },
+            "vocab_parallel": {"tokens": TOKENS, "d": D_MODEL, "vocab": VOCAB, "dtype": "float32", **vocab},
+            "seconds": time.perf_counter() - started,
+        },
+    )
     print(f"wrote {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 

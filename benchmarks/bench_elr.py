@@ -41,11 +41,20 @@ def main() -> None:
     for classes in (10, 100, 1000):
         for batch in (128, 512, 2048):
             ce, elr = step_time(batch, classes, "CE"), step_time(batch, classes, "ELR")
-            rows.append({"batch": batch, "classes": classes, "ce_ms": ce * 1e3, "elr_ms": elr * 1e3,
-                         "elr_over_ce": elr / ce})
+            rows.append(
+                {"batch": batch, "classes": classes, "ce_ms": ce * 1e3, "elr_ms": elr * 1e3, "elr_over_ce": elr / ce}
+            )
             print(f"B={batch:5d} C={classes:5d}  CE {ce * 1e3:7.3f} ms  ELR {elr * 1e3:7.3f} ms  ratio {elr / ce:5.2f}")
-    path = write("elr", {"what": "training-step time, ELR / CE", "examples": N_EXAMPLES,
-                         "features": FEATURES, "hidden": HIDDEN, "rows": rows})
+    path = write(
+        "elr",
+        {
+            "what": "training-step time, ELR / CE",
+            "examples": N_EXAMPLES,
+            "features": FEATURES,
+            "hidden": HIDDEN,
+            "rows": rows,
+        },
+    )
     fig, axes = subplots(1, 1)
     ax = axes[0, 0]
     for classes in (10, 100, 1000):

@@ -18,7 +18,6 @@ import time
 import numpy as np
 import ot
 import torch
-
 from common import write
 
 from regkit.ot import sinkhorn, sinkhorn_newton_sparse, sparsity_constrained_ot, sqeuclidean
@@ -27,17 +26,19 @@ from regkit.workbook.figures import save_figure, subplots
 
 def cloud_cost(n, seed=0):
     g = torch.Generator().manual_seed(seed)
-    cost = sqeuclidean(torch.rand(n, 2, generator=g, dtype=torch.float64), torch.rand(n, 2, generator=g, dtype=torch.float64))
+    cost = sqeuclidean(
+        torch.rand(n, 2, generator=g, dtype=torch.float64), torch.rand(n, 2, generator=g, dtype=torch.float64)
+    )
     return cost / cost.max()
 
 
-def timed(fn, repeats=3):
-    """The output of ``fn()`` and its median wall time over ``repeats`` runs after one warm-up run."""
-    out = fn()
+def timed(fn, *args, repeats=3, **kwargs):
+    """The output of ``fn(*args, **kwargs)`` and its median wall time over ``repeats`` runs after one warm-up run."""
+    out = fn(*args, **kwargs)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        fn(*args, **kwargs)
         times.append(time.perf_counter() - start)
     return out, float(np.median(times))
 
@@ -52,21 +53,35 @@ def sinkhorn_rows(sizes, eps=0.05, tol=1e-6):
     for n in sizes:
         cost = cloud_cost(n)
         a = np.full(n, 1 / n)
-        ours, t_ours = timed(lambda: sinkhorn(None, None, cost, eps, tol=tol, max_iter=100_000))
-        (pot_np, log_np), t_np = timed(lambda: ot.bregman.sinkhorn_log(a, a, cost.numpy(), eps, stopThr=tol,
-                                                                       numItermax=100_000, log=True))
+        ours, t_ours = timed(sinkhorn, None, None, cost, eps, tol=tol, max_iter=100_000)
+        (pot_np, log_np), t_np = timed(
+            ot.bregman.sinkhorn_log, a, a, cost.numpy(), eps, stopThr=tol, numItermax=100_000, log=True
+        )
         at = torch.from_numpy(a)
-        (pot_t, log_t), t_t = timed(lambda: ot.bregman.sinkhorn_log(at, at, cost, eps, stopThr=tol,
-                                                                    numItermax=100_000, log=True))
-        rows.append({
-            "n": n, "regkit_s": t_ours, "pot_numpy_s": t_np, "pot_torch_s": t_t,
-            "regkit_iters": ours.n_iter, "pot_numpy_iters": int(log_np["niter"]), "pot_torch_iters": int(log_t["niter"]),
-            "regkit_l1_error": float(ours.marginal_error), "pot_numpy_l1_error": l1_error(pot_np, n),
-            "pot_torch_l1_error": l1_error(pot_t, n),
-            "ratio_vs_pot_numpy": t_ours / t_np, "ratio_vs_pot_torch": t_ours / t_t,
-        })
-        print(f"sinkhorn n={n:5d}: regkit {t_ours:7.2f}s ({ours.n_iter} it)  POT numpy {t_np:7.2f}s  POT torch "
-              f"{t_t:7.2f}s  ratios {t_ours / t_np:.2f} / {t_ours / t_t:.2f}", flush=True)
+        (pot_t, log_t), t_t = timed(
+            ot.bregman.sinkhorn_log, at, at, cost, eps, stopThr=tol, numItermax=100_000, log=True
+        )
+        rows.append(
+            {
+                "n": n,
+                "regkit_s": t_ours,
+                "pot_numpy_s": t_np,
+                "pot_torch_s": t_t,
+                "regkit_iters": ours.n_iter,
+                "pot_numpy_iters": int(log_np["niter"]),
+                "pot_torch_iters": int(log_t["niter"]),
+                "regkit_l1_error": float(ours.marginal_error),
+                "pot_numpy_l1_error": l1_error(pot_np, n),
+                "pot_torch_l1_error": l1_error(pot_t, n),
+                "ratio_vs_pot_numpy": t_ours / t_np,
+                "ratio_vs_pot_torch": t_ours / t_t,
+            }
+        )
+        print(
+            f"sinkhorn n={n:5d}: regkit {t_ours:7.2f}s ({ours.n_iter} it)  POT numpy {t_np:7.2f}s  POT torch "
+            f"{t_t:7.2f}s  ratios {t_ours / t_np:.2f} / {t_ours / t_t:.2f}",
+            flush=True,
+        )
     return rows
 
 
@@ -74,13 +89,24 @@ def sns_rows(sizes, eps=1e-3, tol=1e-8):
     rows = []
     for n in sizes:
         cost = cloud_cost(n, seed=1)
-        sns, t_sns = timed(lambda: sinkhorn_newton_sparse(None, None, cost, eps, tol=tol))
-        plain, t_plain = timed(lambda: sinkhorn(None, None, cost, eps, tol=tol, max_iter=100_000))
-        rows.append({"n": n, "sns_s": t_sns, "sinkhorn_s": t_plain, "sns_iters": sns.n_iter,
-                     "sinkhorn_iters": plain.n_iter, "speedup": t_plain / t_sns,
-                     "converged": sns.converged and plain.converged})
-        print(f"SNS n={n:5d}: SNS {t_sns:6.2f}s ({sns.n_iter} it)  Sinkhorn {t_plain:6.2f}s ({plain.n_iter} it)  "
-              f"speed-up {t_plain / t_sns:.1f}x", flush=True)
+        sns, t_sns = timed(sinkhorn_newton_sparse, None, None, cost, eps, tol=tol)
+        plain, t_plain = timed(sinkhorn, None, None, cost, eps, tol=tol, max_iter=100_000)
+        rows.append(
+            {
+                "n": n,
+                "sns_s": t_sns,
+                "sinkhorn_s": t_plain,
+                "sns_iters": sns.n_iter,
+                "sinkhorn_iters": plain.n_iter,
+                "speedup": t_plain / t_sns,
+                "converged": sns.converged and plain.converged,
+            }
+        )
+        print(
+            f"SNS n={n:5d}: SNS {t_sns:6.2f}s ({sns.n_iter} it)  Sinkhorn {t_plain:6.2f}s ({plain.n_iter} it)  "
+            f"speed-up {t_plain / t_sns:.1f}x",
+            flush=True,
+        )
     return rows
 
 
@@ -89,15 +115,28 @@ def sparse_rows(sizes, k=8, gamma=1.0):
     for n in sizes:
         cost = cloud_cost(n, seed=2)
         a = np.full(n, 1 / n)
-        ours, t_ours = timed(lambda: sparsity_constrained_ot(None, None, cost, k, gamma))
-        (_, log), t_pot = timed(lambda: ot.smooth.smooth_ot_dual(a, a, cost.numpy(), gamma,
-                                                                 reg_type="sparsity_constrained", max_nz=k, log=True))
-        rows.append({"n": n, "regkit_s": t_ours, "pot_s": t_pot, "regkit_iters": ours.n_iter,
-                     "pot_iters": int(log["res"].nit), "regkit_objective": ours.objective,
-                     "pot_objective": float(-log["res"].fun), "ratio": t_ours / t_pot})
-        print(f"sparse OT n={n:4d}: regkit {t_ours:6.3f}s ({ours.n_iter} it)  POT {t_pot:6.3f}s "
-              f"({log['res'].nit} it)  ratio {t_ours / t_pot:.2f}  objective {ours.objective:.10f} vs "
-              f"{-log['res'].fun:.10f}", flush=True)
+        ours, t_ours = timed(sparsity_constrained_ot, None, None, cost, k, gamma)
+        (_, log), t_pot = timed(
+            ot.smooth.smooth_ot_dual, a, a, cost.numpy(), gamma, reg_type="sparsity_constrained", max_nz=k, log=True
+        )
+        rows.append(
+            {
+                "n": n,
+                "regkit_s": t_ours,
+                "pot_s": t_pot,
+                "regkit_iters": ours.n_iter,
+                "pot_iters": int(log["res"].nit),
+                "regkit_objective": ours.objective,
+                "pot_objective": float(-log["res"].fun),
+                "ratio": t_ours / t_pot,
+            }
+        )
+        print(
+            f"sparse OT n={n:4d}: regkit {t_ours:6.3f}s ({ours.n_iter} it)  POT {t_pot:6.3f}s "
+            f"({log['res'].nit} it)  ratio {t_ours / t_pot:.2f}  objective {ours.objective:.10f} vs "
+            f"{-log['res'].fun:.10f}",
+            flush=True,
+        )
     return rows
 
 

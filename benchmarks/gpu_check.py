@@ -59,19 +59,42 @@ def _tail(text: str, lines: int = 15) -> str:
 def _run(command: list[str], timeout: float, env: dict | None = None) -> dict:
     start = time.perf_counter()
     try:
-        child = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=max(timeout, 1),
-                               env={**os.environ, **(env or {})})
+        child = subprocess.run(
+            command,
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=max(timeout, 1),
+            env={**os.environ, **(env or {})},
+        )
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return {"ok": False, "error": f"timed out after {timeout:.0f} s", "seconds": time.perf_counter() - start,
-                "tail": _tail(output)}
-    return {"ok": child.returncode == 0, "returncode": child.returncode, "seconds": time.perf_counter() - start,
-            "tail": _tail(child.stdout + "\n" + child.stderr)}
+        return {
+            "ok": False,
+            "error": f"timed out after {timeout:.0f} s",
+            "seconds": time.perf_counter() - start,
+            "tail": _tail(output),
+        }
+    return {
+        "ok": child.returncode == 0,
+        "returncode": child.returncode,
+        "seconds": time.perf_counter() - start,
+        "tail": _tail(child.stdout + "\n" + child.stderr),
+    }
 
 
 def stage_tests(deadline: float) -> dict:
-    command = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider",
-               "--ignore=tests/test_notebooks.py"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--ignore=tests/test_notebooks.py",
+    ]
     return _run(command, deadline - time.perf_counter(), env={"REGKIT_PROFILE": "quick"})
 
 
@@ -123,8 +146,12 @@ def _measure(loss_fn, vocab: int, dtype: str) -> dict:
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
-        return {"loss": loss, "peak_extra_bytes": peak, "first_seconds": first,
-                "median_seconds": statistics.median(times)}
+        return {
+            "loss": loss,
+            "peak_extra_bytes": peak,
+            "first_seconds": first,
+            "median_seconds": statistics.median(times),
+        }
     # out of memory, a dtype a third-party kernel does not support, a Triton compile error, ...: recorded
     except Exception as exc:  # noqa: BLE001
         return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
@@ -155,18 +182,35 @@ def stage_cross_entropy(deadline: float) -> dict:
         row["loss_relative_difference_vs_naive"] = abs(row["loss"] - ref["loss"]) / abs(ref["loss"])
     measured = [r for r in rows if "error" not in r]
     ours_ok = all("error" not in r for r in rows if r["variant"] == "regkit")
-    close = all(r.get("loss_relative_difference_vs_naive", 0) < (2e-2 if r["dtype"] == "bfloat16" else 1e-4)
-                for r in measured if r["variant"] == "regkit")
+    close = all(
+        r.get("loss_relative_difference_vs_naive", 0) < (2e-2 if r["dtype"] == "bfloat16" else 1e-4)
+        for r in measured
+        if r["variant"] == "regkit"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "cross_entropy_gpu.json"
-    path.write_text(json.dumps({
-        "benchmark": "cross_entropy_gpu", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-        "variants": list(variants), "rows": rows,
-        "note": "peak_extra_bytes = max_memory_allocated during one forward + backward minus the inputs; "
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "cross_entropy_gpu",
+                "device": torch.cuda.get_device_name(),
+                "torch": torch.__version__,
+                "variants": list(variants),
+                "rows": rows,
+                "note": "peak_extra_bytes = max_memory_allocated during one forward + backward minus the inputs; "
                 "ratios are variant / naive at the same dtype and V",
-    }, indent=2) + "\n")
-    return {"ok": ours_ok and close, "variants": list(variants), "measured": len(measured), "rows": len(rows),
-            "output": os.path.relpath(path, ROOT)}
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return {
+        "ok": ours_ok and close,
+        "variants": list(variants),
+        "measured": len(measured),
+        "rows": len(rows),
+        "output": os.path.relpath(path, ROOT),
+    }
 
 
 # ---------------------------------------------------------------- sinkhorn
@@ -198,19 +242,41 @@ def stage_sinkhorn(deadline: float) -> dict:
         rows.append(row)
         print(f"  {row}", flush=True)
         torch.cuda.empty_cache()
-    return {"ok": all("cuda_seconds_per_iteration" in r for r in rows), "rows": rows,
-            "settings": {"eps": SINKHORN_EPS, "iterations": SINKHORN_ITERS, "dtype": "float32",
-                         "cpu_threads": torch.get_num_threads()}}
+    return {
+        "ok": all("cuda_seconds_per_iteration" in r for r in rows),
+        "rows": rows,
+        "settings": {
+            "eps": SINKHORN_EPS,
+            "iterations": SINKHORN_ITERS,
+            "dtype": "float32",
+            "cpu_threads": torch.get_num_threads(),
+        },
+    }
 
 
 def stage_notebooks(deadline: float) -> dict:
-    command = [sys.executable, "-m", "regkit.workbook", "run", *NOTEBOOKS, "--profile", "quick",
-               "-p", "device=cuda", "--dest", "scratch/gpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "regkit.workbook",
+        "run",
+        *NOTEBOOKS,
+        "--profile",
+        "quick",
+        "-p",
+        "device=cuda",
+        "--dest",
+        "scratch/gpu",
+    ]
     return {**_run(command, deadline - time.perf_counter()), "notebooks": list(NOTEBOOKS)}
 
 
-STAGES = {"tests": stage_tests, "cross_entropy": stage_cross_entropy, "sinkhorn": stage_sinkhorn,
-          "notebooks": stage_notebooks}
+STAGES = {
+    "tests": stage_tests,
+    "cross_entropy": stage_cross_entropy,
+    "sinkhorn": stage_sinkhorn,
+    "notebooks": stage_notebooks,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,8 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         built = torch.version.cuda or "no CUDA (a CPU-only build)"
-        print(f"gpu-check: CUDA is not available (torch {torch.__version__}, built with {built}); this check needs "
-              "an NVIDIA GPU and a CUDA build of torch. Nothing was run.", file=sys.stderr)
+        print(
+            f"gpu-check: CUDA is not available (torch {torch.__version__}, built with {built}); this check needs "
+            "an NVIDIA GPU and a CUDA build of torch. Nothing was run.",
+            file=sys.stderr,
+        )
         return 2
     start = time.perf_counter()
     end = start + TOTAL_SECONDS
@@ -242,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "gpu_check.json").write_text(json.dumps(summary, indent=2) + "\n")
     failed = [name for name, result in summary["stages"].items() if not result["ok"]]
-    print(f"gpu-check: {'FAILED: ' + ', '.join(failed) if failed else 'all stages passed'} "
-          f"in {summary['seconds']:.0f} s; summary in outputs/benchmarks/gpu_check.json")
+    print(
+        f"gpu-check: {'FAILED: ' + ', '.join(failed) if failed else 'all stages passed'} "
+        f"in {summary['seconds']:.0f} s; summary in outputs/benchmarks/gpu_check.json"
+    )
     return 1 if failed else 0
 
 

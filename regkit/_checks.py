@@ -32,9 +32,7 @@ def check_finite(name: str, value: torch.Tensor) -> torch.Tensor:
 def check_range(name: str, value: torch.Tensor, low: int, high: int) -> torch.Tensor:
     """Check that every entry of an integer tensor lies in ``[low, high)``."""
     if value.numel() and (int(value.min()) < low or int(value.max()) >= high):
-        raise ValueError(
-            f"{name} must lie in [{low}, {high}), got values in [{int(value.min())}, {int(value.max())}]"
-        )
+        raise ValueError(f"{name} must lie in [{low}, {high}), got values in [{int(value.min())}, {int(value.max())}]")
     return value
 
 
@@ -63,7 +61,9 @@ def check_choice(name: str, value, choices) -> str:
     """Check that an enumerated argument is one of ``choices`` (strings); ``ValueError`` naming
     ``name``, the value and the valid values otherwise."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of the valid values, got {value!r}; valid: {', '.join(map(str, choices))}")
+        raise ValueError(
+            f"{name} must be one of the valid values, got {value!r}; valid: {', '.join(map(str, choices))}"
+        )
     return value
 
 

@@ -63,14 +63,32 @@ def test_noisy_label_metrics_count_predictions_on_the_corrupted_examples():
 
 
 def test_noisy_label_summary_takes_the_first_peak_and_the_last_epoch():
-    history = pd.DataFrame({
-        "arm": ["A"] * 4 + ["B"] * 3, "seed": [0] * 7, "epoch": [1, 2, 3, 4, 1, 2, 3],
-        "test_accuracy": [0.5, 0.8, 0.8, 0.6, 0.1, 0.2, 0.3], "true": [0.4, 0.9, 0.7, 0.2, 0.1, 0.3, 0.2],
-        "noisy": [0.1, 0.05, 0.3, 0.7, 0.5, 0.4, 0.3]})
+    history = pd.DataFrame(
+        {
+            "arm": ["A"] * 4 + ["B"] * 3,
+            "seed": [0] * 7,
+            "epoch": [1, 2, 3, 4, 1, 2, 3],
+            "test_accuracy": [0.5, 0.8, 0.8, 0.6, 0.1, 0.2, 0.3],
+            "true": [0.4, 0.9, 0.7, 0.2, 0.1, 0.3, 0.2],
+            "noisy": [0.1, 0.05, 0.3, 0.7, 0.5, 0.4, 0.3],
+        }
+    )
     summary = testbed.noisy_label_summary(history.iloc[::-1], ["arm", "seed"])  # row order does not matter
     assert list(summary.index) == [("A", 0), ("B", 0)]
     a, b = summary.loc[("A", 0)], summary.loc[("B", 0)]
     assert (a.peak_accuracy, a.peak_epoch, a.final_accuracy, a.final_memorized, a.final_true, a.best_true) == (
-        0.8, 2, 0.6, 0.7, 0.2, 0.9)
+        0.8,
+        2,
+        0.6,
+        0.7,
+        0.2,
+        0.9,
+    )
     assert (b.peak_accuracy, b.peak_epoch, b.final_accuracy, b.final_memorized, b.final_true, b.best_true) == (
-        0.3, 3, 0.3, 0.3, 0.2, 0.3)
+        0.3,
+        3,
+        0.3,
+        0.3,
+        0.2,
+        0.3,
+    )

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from regkit.data import load_digits, load_mnist1d
-from regkit.data.datasets import MNIST1D_SHA256, _mnist1d_checksum, _generate_mnist1d
+from regkit.data.datasets import MNIST1D_SHA256, _generate_mnist1d, _mnist1d_checksum
 
 
 def test_digits_split_is_stratified_and_standardized():

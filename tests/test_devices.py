@@ -65,8 +65,14 @@ def _parity(fn, *inputs, device):
     """``fn`` on CPU copies and on ``device`` copies of ``inputs``: equal outputs and input gradients."""
     copies = []
     for target in ("cpu", device):
-        copies.append([x.detach().clone().to(target).requires_grad_(x.is_floating_point())
-                       if isinstance(x, torch.Tensor) else x for x in inputs])
+        copies.append(
+            [
+                x.detach().clone().to(target).requires_grad_(x.is_floating_point())
+                if isinstance(x, torch.Tensor)
+                else x
+                for x in inputs
+            ]
+        )
     expected, ours = _flat(fn(*copies[0])), _flat(fn(*copies[1]))
     assert ours.device.type == device.type
     torch.testing.assert_close(ours.detach().cpu(), expected.detach(), **TOL)
@@ -90,18 +96,23 @@ CASES = {
     "stablemax_cross_entropy": lambda: (stablemax_cross_entropy, _logits(), _labels()),
     "pass_at_n_loss": lambda: (lambda z, y: pass_at_n_loss(z, y, 4), _logits(), _labels()),
     "linear_cross_entropy": lambda: (
-        lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3,
-                                             filter_eps=None),
-        _logits(0, (7, 3)), _logits(1, (11, 3)), _labels(2, 7, 11)),
+        lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),
+        _logits(0, (7, 3)),
+        _logits(1, (11, 3)),
+        _labels(2, 7, 11),
+    ),
     # regularizers
     "soft_cross_entropy": lambda: (soft_cross_entropy, _logits(), torch.softmax(_logits(2), 1)),
     "mixup": lambda: (lambda x, y: mixup(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4)), _labels()),
     "cutmix": lambda: (lambda x, y: cutmix(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4, 4)), _labels()),
     "cutout": lambda: (lambda x, y: cutout(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4, 4)), _labels()),
     # divergences
-    **{f"f_divergence_{name}": (lambda name=name: (
-        lambda p, q: f_divergence(p, q, name, input="logits"), _logits(0), _logits(1)))
-       for name in DIVERGENCES},
+    **{
+        f"f_divergence_{name}": (
+            lambda name=name: (lambda p, q: f_divergence(p, q, name, input="logits"), _logits(0), _logits(1))
+        )
+        for name in DIVERGENCES
+    },
     "f_dpo_loss": lambda: (f_dpo_loss, *(-_logits(i, (B,)).abs() for i in range(4))),
     # rl
     "grpo_loss": lambda: (grpo_loss, -_logits(0).abs(), -_logits(1).abs(), _logits(2, (B,)), _logits(3) > -0.5),
@@ -109,16 +120,26 @@ CASES = {
     "token_entropy": lambda: (token_entropy, _logits(0, (2, B, C))),
     "group_advantages": lambda: (group_advantages, _logits(0, (3, 4))),
     # ot
-    "sinkhorn": lambda: (lambda x, y: sinkhorn(None, None, sqeuclidean(x, y), 0.1, tol=1e-9).regularized_cost,
-                         _logits(0, (9, 2)), _logits(1, (7, 2))),
+    "sinkhorn": lambda: (
+        lambda x, y: sinkhorn(None, None, sqeuclidean(x, y), 0.1, tol=1e-9).regularized_cost,
+        _logits(0, (9, 2)),
+        _logits(1, (7, 2)),
+    ),
     "sinkhorn_newton_sparse": lambda: (
         lambda x, y: sinkhorn_newton_sparse(None, None, sqeuclidean(x, y), 0.1, tol=1e-9).f,
-        _logits(0, (9, 2)), _logits(1, (9, 2))),
-    "sinkhorn_divergence": lambda: (lambda x, y: sinkhorn_divergence(x, y, 0.1, tol=1e-9),
-                                    _logits(0, (9, 2)), _logits(1, (7, 2))),
+        _logits(0, (9, 2)),
+        _logits(1, (9, 2)),
+    ),
+    "sinkhorn_divergence": lambda: (
+        lambda x, y: sinkhorn_divergence(x, y, 0.1, tol=1e-9),
+        _logits(0, (9, 2)),
+        _logits(1, (7, 2)),
+    ),
     "sparsity_constrained_ot": lambda: (
         lambda x, y: sparsity_constrained_ot(None, None, sqeuclidean(x, y), 3, 1.0, solver="torch", tol=1e-12).plan,
-        _logits(0, (6, 2)), _logits(1, (6, 2))),
+        _logits(0, (6, 2)),
+        _logits(1, (6, 2)),
+    ),
     "monge_gap": lambda: (lambda x, m: monge_gap(x, m, 0.1, tol=1e-9), _logits(0, (8, 2)), _logits(1, (8, 2))),
 }
 
@@ -140,7 +161,7 @@ def _stateful_run(method: str, device) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         criterion = PSKD(12, C, epochs=3).double().to(device)
     for step in range(3):
-        index = torch.arange(12, device=device)[step % 2::2]
+        index = torch.arange(12, device=device)[step % 2 :: 2]
         logits = x[index] @ weight.T
         loss = criterion(logits, y[index], index)
         if method == "pskd":

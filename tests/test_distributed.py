@@ -102,8 +102,11 @@ def _train(method: str, world: int, rank: int | None) -> dict:
             optimizer.step()
         if method == "pskd":
             criterion.end_epoch()
-    state = {"elr": lambda: criterion.targets, "aldr": lambda: criterion.lam,
-             "pskd": lambda: torch.stack([criterion.previous, criterion.current])}[method]()
+    state = {
+        "elr": lambda: criterion.targets,
+        "aldr": lambda: criterion.lam,
+        "pskd": lambda: torch.stack([criterion.previous, criterion.current]),
+    }[method]()
     return {"params": [p.detach().clone() for p in model.parameters()], "state": state.detach().clone()}
 
 
@@ -141,19 +144,37 @@ def _vocab_parallel(world: int, rank: int) -> list[dict]:
         hidden, weight, b, labels, grad_out = _vocab_problem(bias)
         start, rows = _layout(world, order)[rank]
         hidden.requires_grad_()
-        shard = weight[start:start + rows].clone().requires_grad_()
-        b_shard = None if b is None else b[start:start + rows].clone().requires_grad_()
+        shard = weight[start : start + rows].clone().requires_grad_()
+        b_shard = None if b is None else b[start : start + rows].clone().requires_grad_()
         loss = vocab_parallel_linear_cross_entropy(
-            hidden, shard, labels, bias=b_shard, vocab_start=start if order == "reversed" else None,
-            ignore_index=IGNORE, reduction=reduction, z_loss=z_loss, filter_eps=filter_eps, chunk_size=3,
-            token_chunk_size=4)
+            hidden,
+            shard,
+            labels,
+            bias=b_shard,
+            vocab_start=start if order == "reversed" else None,
+            ignore_index=IGNORE,
+            reduction=reduction,
+            z_loss=z_loss,
+            filter_eps=filter_eps,
+            chunk_size=3,
+            token_chunk_size=4,
+        )
         _backward(loss, reduction, grad_out)
-        results.append({"loss": loss.detach(), "hidden": hidden.grad, "weight": shard.grad,
-                        "bias": None if b_shard is None else b_shard.grad, "start": start, "rows": rows})
+        results.append(
+            {
+                "loss": loss.detach(),
+                "hidden": hidden.grad,
+                "weight": shard.grad,
+                "bias": None if b_shard is None else b_shard.grad,
+                "start": start,
+                "rows": rows,
+            }
+        )
     start, rows = _layout(world, "order")[rank]
     try:  # every rank claims its non-empty shard starts at row 0: the shards overlap
-        vocab_parallel_linear_cross_entropy(hidden, weight[start:start + rows], labels, vocab_start=0,
-                                            ignore_index=IGNORE)
+        vocab_parallel_linear_cross_entropy(
+            hidden, weight[start : start + rows], labels, vocab_start=0, ignore_index=IGNORE
+        )
         error = None
     except ValueError as exc:
         error = str(exc)
@@ -172,8 +193,9 @@ def _sync_uneven(world: int, rank: int) -> torch.Tensor:
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=timedelta(seconds=TIMEOUT))
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=timedelta(seconds=TIMEOUT)
+    )
     try:
         results = {method: _train(method, world, rank) for method in METHODS}
         results["sync_calls"] = STATS.calls
@@ -191,8 +213,9 @@ def distributed(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"world{world}")
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
-    context = mp.start_processes(_worker, args=(world, _free_port(), str(out)), nprocs=world, join=False,
-                                 start_method="spawn")
+    context = mp.start_processes(
+        _worker, args=(world, _free_port(), str(out)), nprocs=world, join=False, start_method="spawn"
+    )
     deadline = time.monotonic() + TIMEOUT
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
@@ -247,8 +270,9 @@ def test_vocab_parallel_matches_single_process(distributed, case):
     weight.requires_grad_()
     if b is not None:
         b.requires_grad_()
-    loss = linear_cross_entropy(hidden, weight, targets, bias=b, ignore_index=IGNORE, reduction=reduction,
-                                z_loss=z_loss, filter_eps=None)
+    loss = linear_cross_entropy(
+        hidden, weight, targets, bias=b, ignore_index=IGNORE, reduction=reduction, z_loss=z_loss, filter_eps=None
+    )
     _backward(loss, reduction, grad_out)
     logits = hidden.detach() @ weight.detach().T + (0 if b is None else b.detach())
     naive = F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="none")
@@ -260,9 +284,9 @@ def test_vocab_parallel_matches_single_process(distributed, case):
         start, rows = ours["start"], ours["rows"]
         torch.testing.assert_close(ours["loss"], loss.detach(), rtol=0, atol=1e-10)
         torch.testing.assert_close(ours["hidden"], hidden.grad, rtol=0, atol=1e-10)
-        torch.testing.assert_close(ours["weight"], weight.grad[start:start + rows], rtol=0, atol=1e-10)
+        torch.testing.assert_close(ours["weight"], weight.grad[start : start + rows], rtol=0, atol=1e-10)
         if b is not None:
-            torch.testing.assert_close(ours["bias"], b.grad[start:start + rows], rtol=0, atol=1e-10)
+            torch.testing.assert_close(ours["bias"], b.grad[start : start + rows], rtol=0, atol=1e-10)
     assert sum(r["vocab"][case]["rows"] for r in ranks) == VOCAB
     assert len({r["vocab"][case]["rows"] for r in ranks}) > 1  # uneven
 
@@ -296,6 +320,9 @@ def test_no_process_group_no_exchange(monkeypatch):
     hidden, weight, b, targets, _ = _vocab_problem(True)
     torch.testing.assert_close(
         vocab_parallel_linear_cross_entropy(hidden, weight, targets, bias=b, ignore_index=IGNORE),
-        linear_cross_entropy(hidden, weight, targets, bias=b, ignore_index=IGNORE), rtol=0, atol=0)
+        linear_cross_entropy(hidden, weight, targets, bias=b, ignore_index=IGNORE),
+        rtol=0,
+        atol=0,
+    )
     with pytest.raises(ValueError, match="vocab_start"):
         vocab_parallel_linear_cross_entropy(hidden, weight, targets, vocab_start=3, ignore_index=IGNORE)

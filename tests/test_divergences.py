@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,14 +13,19 @@ from regkit.divergences import DIVERGENCES, f_divergence, f_dpo_loss, generator
 
 def distributions(seed=0, shape=(5, 7)):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(shape, generator=g, dtype=torch.float64) * 2).softmax(-1), \
-        (torch.randn(shape, generator=g, dtype=torch.float64) * 2).softmax(-1)
+    return (torch.randn(shape, generator=g, dtype=torch.float64) * 2).softmax(-1), (
+        torch.randn(shape, generator=g, dtype=torch.float64) * 2
+    ).softmax(-1)
 
 
 def test_kl_divergences_match_scipy():
     p, q = distributions()
-    torch.testing.assert_close(f_divergence(p, q, "reverse_kl"), torch.from_numpy(rel_entr(p.numpy(), q.numpy()).sum(-1)))
-    torch.testing.assert_close(f_divergence(p, q, "forward_kl"), torch.from_numpy(rel_entr(q.numpy(), p.numpy()).sum(-1)))
+    torch.testing.assert_close(
+        f_divergence(p, q, "reverse_kl"), torch.from_numpy(rel_entr(p.numpy(), q.numpy()).sum(-1))
+    )
+    torch.testing.assert_close(
+        f_divergence(p, q, "forward_kl"), torch.from_numpy(rel_entr(q.numpy(), p.numpy()).sum(-1))
+    )
 
 
 def test_js_is_twice_the_jensen_shannon_divergence():
@@ -52,7 +56,7 @@ def test_every_divergence_is_sum_q_f_of_ratio_and_nonnegative(name):
 def test_f_prime_is_the_derivative_of_f(name):
     u = torch.linspace(0.2, 5, 50, dtype=torch.float64).requires_grad_()
     gen = generator(name, alpha=0.7)
-    derivative, = torch.autograd.grad(gen.f(u).sum(), u)
+    (derivative,) = torch.autograd.grad(gen.f(u).sum(), u)
     torch.testing.assert_close(gen.f_prime(u.detach()), derivative)
 
 
@@ -68,10 +72,12 @@ def test_logits_and_log_probs_inputs_agree_and_handle_extreme_logits():
 
 def test_alpha_interpolates_between_the_kls():
     p, q = distributions(2)
-    torch.testing.assert_close(f_divergence(p, q, "alpha", alpha=1e-6), f_divergence(p, q, "reverse_kl"),
-                               rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(f_divergence(p, q, "alpha", alpha=1 - 1e-6), f_divergence(p, q, "forward_kl"),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        f_divergence(p, q, "alpha", alpha=1e-6), f_divergence(p, q, "reverse_kl"), rtol=1e-4, atol=1e-6
+    )
+    torch.testing.assert_close(
+        f_divergence(p, q, "alpha", alpha=1 - 1e-6), f_divergence(p, q, "forward_kl"), rtol=1e-4, atol=1e-6
+    )
 
 
 def logps(seed):
@@ -106,8 +112,10 @@ def test_f_dpo_margins_for_the_other_divergences():
         (lambda: f_divergence(torch.tensor([0.5, 0.6]), torch.tensor([0.5, 0.5])), "sum to one"),
         (lambda: f_divergence(torch.tensor([1.5, -0.5]), torch.tensor([0.5, 0.5])), "non-negative"),
         (lambda: f_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5])), "same shape"),
-        (lambda: f_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.5]), "hellinger"),
-         "valid: reverse_kl, forward_kl, js, alpha, total_variation, chi2"),
+        (
+            lambda: f_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.5]), "hellinger"),
+            "valid: reverse_kl, forward_kl, js, alpha, total_variation, chi2",
+        ),
         (lambda: f_divergence(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.5]), "alpha", alpha=1.5), "alpha"),
         (lambda: f_dpo_loss(*logps(0), divergence="chi2"), "valid: reverse_kl, forward_kl, js, alpha"),
         (lambda: f_dpo_loss(*logps(0)[:3], torch.zeros(3, dtype=torch.float64)), "reference_rejected_logps"),

@@ -18,15 +18,33 @@ def _history():
             for arm in ("CE", "ELR"):
                 for seed in (0, 1, 2):
                     for epoch in (1, 2, 3):
-                        rows.append({"dataset": dataset, "noise": noise, "arm": arm, "seed": seed, "epoch": epoch,
-                                     "acc": seed + 10 * epoch + (arm == "ELR") + 100 * (dataset == "d2")})
+                        rows.append(
+                            {
+                                "dataset": dataset,
+                                "noise": noise,
+                                "arm": arm,
+                                "seed": seed,
+                                "epoch": epoch,
+                                "acc": seed + 10 * epoch + (arm == "ELR") + 100 * (dataset == "d2"),
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
 def test_line_grid_draws_each_hue_mean_in_its_panel():
     history = _history()
-    fig = wb.line_grid(history, x="epoch", y="acc", hue="arm", rows=["dataset"], cols=["noise"],
-                       title="{dataset}, {noise} 40%", ylabel="accuracy", ylim=(0, 200), sharey=True)
+    fig = wb.line_grid(
+        history,
+        x="epoch",
+        y="acc",
+        hue="arm",
+        rows=["dataset"],
+        cols=["noise"],
+        title="{dataset}, {noise} 40%",
+        ylabel="accuracy",
+        ylim=(0, 200),
+        sharey=True,
+    )
     axes = np.array(fig.axes).reshape(2, 2)
     assert [ax.get_title() for ax in axes.flat] == ["d1, sym 40%", "d1, asym 40%", "d2, sym 40%", "d2, asym 40%"]
     assert axes[0, 0].get_legend() is not None and all(ax.get_legend() is None for ax in axes.flat[1:])
@@ -37,8 +55,16 @@ def test_line_grid_draws_each_hue_mean_in_its_panel():
 
 
 def test_line_grid_rows_can_combine_columns():
-    fig = wb.line_grid(_history(), x="epoch", y="acc", hue="noise", rows=["dataset", "arm"], cols=["noise"],
-                       title="{arm} · {dataset}", ylabel="y")
+    fig = wb.line_grid(
+        _history(),
+        x="epoch",
+        y="acc",
+        hue="noise",
+        rows=["dataset", "arm"],
+        cols=["noise"],
+        title="{arm} · {dataset}",
+        ylabel="y",
+    )
     assert len(fig.axes) == 4 * 2
     assert [ax.get_title() for ax in fig.axes[::2]] == ["CE · d1", "ELR · d1", "CE · d2", "ELR · d2"]
 

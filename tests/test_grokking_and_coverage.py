@@ -99,8 +99,8 @@ def test_dco_gradient_is_the_cross_entropy_gradient_times_f(n):
     g = torch.Generator().manual_seed(1)
     logits = torch.randn(8, 5, generator=g, dtype=torch.float64).requires_grad_()
     labels = torch.randint(0, 5, (8,), generator=g)
-    dco, = torch.autograd.grad(pass_at_n_loss(logits, labels, n, reduction="sum"), logits)
-    ce, = torch.autograd.grad(F.cross_entropy(logits, labels, reduction="sum"), logits)
+    (dco,) = torch.autograd.grad(pass_at_n_loss(logits, labels, n, reduction="sum"), logits)
+    (ce,) = torch.autograd.grad(F.cross_entropy(logits, labels, reduction="sum"), logits)
     p = logits.detach().softmax(1)[torch.arange(8), labels]
     factor = n * p * (1 - p) ** (n - 1) / (1 - (1 - p) ** n)
     torch.testing.assert_close(dco, factor[:, None] * ce)

@@ -25,8 +25,12 @@ def _imports(source: str) -> list[str]:
             names += [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level:
             names += [("workbook" if node.module and node.module.startswith("workbook") else "")]
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             names.append(str(node.args[0].value))
     return names
 
@@ -46,8 +50,14 @@ def test_method_module_imports_no_workbook_tqdm_or_plotting(path):
 
 
 def test_the_rule_catches_each_forbidden_import():
-    for source in ("import tqdm", "from tqdm.auto import tqdm", "import matplotlib.pyplot as plt",
-                   "import seaborn", "from regkit.workbook import figures", "from regkit import workbook",
-                   "import importlib; importlib.import_module('tqdm')"):
+    for source in (
+        "import tqdm",
+        "from tqdm.auto import tqdm",
+        "import matplotlib.pyplot as plt",
+        "import seaborn",
+        "from regkit.workbook import figures",
+        "from regkit import workbook",
+        "import importlib; importlib.import_module('tqdm')",
+    ):
         assert any(_forbidden(n) for n in _imports(source)), source
     assert not any(_forbidden(n) for n in _imports("import torch\nfrom regkit.ot import sinkhorn"))

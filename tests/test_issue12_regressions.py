@@ -29,10 +29,13 @@ def test_row3_chi2_with_a_zero_entry_and_masked_logits():
     assert float(value) == pytest.approx(0.459965, abs=1e-6)
 
 
-@pytest.mark.parametrize("divergence, expected", [
-    ("reverse_kl", [-0.035761, -0.243940, 0.279701, 0.0]),
-    ("js", [-0.010354, -0.129055, 0.139409, 0.0]),
-])
+@pytest.mark.parametrize(
+    "divergence, expected",
+    [
+        ("reverse_kl", [-0.035761, -0.243940, 0.279701, 0.0]),
+        ("js", [-0.010354, -0.129055, 0.139409, 0.0]),
+    ],
+)
 def test_row4_masked_logits_gradients(divergence, expected):
     logits = torch.tensor(MASKED_P, requires_grad=True)
     f_divergence(logits, torch.tensor(MASKED_Q), divergence, input="logits").backward()

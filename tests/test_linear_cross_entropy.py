@@ -37,14 +37,29 @@ def reference(hidden, weight, bias, labels, reduction, z_loss=0.0):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    n=st.integers(1, 40), vocab=st.integers(2, 70), dim=st.integers(1, 9), chunk=st.integers(1, 32),
-    token_chunk=st.integers(1, 16), bias=st.booleans(), ignore=st.integers(0, 5),
-    reduction=st.sampled_from(["mean", "sum", "none"]), z_loss=st.sampled_from([0.0, 1e-2]),
+    n=st.integers(1, 40),
+    vocab=st.integers(2, 70),
+    dim=st.integers(1, 9),
+    chunk=st.integers(1, 32),
+    token_chunk=st.integers(1, 16),
+    bias=st.booleans(),
+    ignore=st.integers(0, 5),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    z_loss=st.sampled_from([0.0, 1e-2]),
 )
 def test_matches_materialized_cross_entropy(n, vocab, dim, chunk, token_chunk, bias, ignore, reduction, z_loss):
     hidden, weight, b, labels = problem(n, vocab, dim, bias=bias, ignore=min(ignore, n - 1))
-    ours = linear_cross_entropy(hidden, weight, labels, bias=b, reduction=reduction, chunk_size=chunk,
-                                token_chunk_size=token_chunk, z_loss=z_loss, filter_eps=None)
+    ours = linear_cross_entropy(
+        hidden,
+        weight,
+        labels,
+        bias=b,
+        reduction=reduction,
+        chunk_size=chunk,
+        token_chunk_size=token_chunk,
+        z_loss=z_loss,
+        filter_eps=None,
+    )
     ref = reference(hidden, weight, b, labels, reduction, z_loss)
     weights = torch.randn_like(ref)  # a random cotangent also checks reduction="none" row by row
     ours_value, ours_grads = loss_and_grads((ours * weights).sum(), hidden, weight, b)
@@ -65,8 +80,9 @@ def test_float32_at_scale_relative_error():
 
 def test_gradcheck_float64():
     hidden, weight, b, labels = problem(6, 11, 3, bias=True, ignore=1)
-    fn = lambda h, w, bb: linear_cross_entropy(h, w, labels, bias=bb, chunk_size=4, token_chunk_size=4,
-                                                z_loss=0.1, filter_eps=None)
+    fn = lambda h, w, bb: linear_cross_entropy(
+        h, w, labels, bias=bb, chunk_size=4, token_chunk_size=4, z_loss=0.1, filter_eps=None
+    )
     assert torch.autograd.gradcheck(fn, (hidden, weight, b))
 
 
@@ -102,7 +118,7 @@ def test_leading_dimensions_like_a_sequence_batch():
 
 def test_ignored_targets_get_no_gradient():
     hidden, weight, _, labels = problem(10, 30, 4, ignore=4)
-    grad_h, = torch.autograd.grad(linear_cross_entropy(hidden, weight, labels), hidden)
+    (grad_h,) = torch.autograd.grad(linear_cross_entropy(hidden, weight, labels), hidden)
     assert torch.all(grad_h[:4] == 0) and torch.all(grad_h[4:].abs().sum(1) > 0)
 
 
@@ -114,8 +130,10 @@ def test_gradient_filtering_skips_only_negligible_tiles():
         hidden[:, :] = torch.nn.functional.one_hot(torch.arange(64) % 8, 8).double()
     labels = torch.arange(64) % 8
     stats = LinearCrossEntropyStats()
-    filtered = torch.autograd.grad(linear_cross_entropy(hidden, weight, labels, chunk_size=16, token_chunk_size=16,
-                                                        filter_eps=1e-12, stats=stats), [hidden, weight])
+    filtered = torch.autograd.grad(
+        linear_cross_entropy(hidden, weight, labels, chunk_size=16, token_chunk_size=16, filter_eps=1e-12, stats=stats),
+        [hidden, weight],
+    )
     exact = torch.autograd.grad(linear_cross_entropy(hidden, weight, labels, filter_eps=None), [hidden, weight])
     assert stats.tiles == 16 * 4 and 0.9 < stats.skipped_fraction < 1.0
     for f, e in zip(filtered, exact):

@@ -42,7 +42,9 @@ def test_same_seed_same_noise_and_different_seed_differs():
 @given(n=st.integers(10, 500), rate=st.floats(0, 1), seed=st.integers(0, 2**16))
 def test_asymmetric_rate_is_exact_per_source_class(n, rate, seed):
     labels = labels_of(n, 10, seed)
-    noisy, mask = asymmetric_noise(labels, rate, 10, generator=torch.Generator().manual_seed(seed), flips=MNIST_PAIR_FLIPS)
+    noisy, mask = asymmetric_noise(
+        labels, rate, 10, generator=torch.Generator().manual_seed(seed), flips=MNIST_PAIR_FLIPS
+    )
     for source, target in MNIST_PAIR_FLIPS.items():
         members = labels == source
         assert int((mask & members).sum()) == round(rate * int(members.sum()))

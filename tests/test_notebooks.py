@@ -52,4 +52,4 @@ def test_claims_are_recorded_from_evidence(path):
     code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     assert "**EXPECTED" not in code and "holds=" not in code, "record claims from wb.Evidence, not from booleans"
     assert code.count(".expect(") <= 1, "declare the expectations once"
-    assert "Evidence." in code or "E." in code
+    assert any(call in code for call in ("Evidence.", "E.", "paired_evidence(")), "record evidence, not verdicts"

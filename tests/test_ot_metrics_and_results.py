@@ -55,8 +55,16 @@ def test_gaussian_moment_errors_by_hand():
 def test_fit_map_reports_progress_through_the_callback():
     calls = []
     generator = torch.Generator().manual_seed(0)
-    fit_map(lambda n: torch.randn(n, 2, generator=generator), lambda n: torch.randn(n, 2, generator=generator) + 1,
-            2, lam=1.0, eps=0.5, steps=3, batch_size=8, callback=lambda step, record: calls.append((step, record)))
+    fit_map(
+        lambda n: torch.randn(n, 2, generator=generator),
+        lambda n: torch.randn(n, 2, generator=generator) + 1,
+        2,
+        lam=1.0,
+        eps=0.5,
+        steps=3,
+        batch_size=8,
+        callback=lambda step, record: calls.append((step, record)),
+    )
     assert [step for step, _ in calls] == [0, 1, 2] and set(calls[0][1]) == {"fit", "monge_gap", "loss"}
     with pytest.raises(TypeError, match="callback"):
         fit_map(torch.randn, torch.randn, 2, lam=1.0, eps=0.1, steps=1, callback=3)
@@ -65,10 +73,15 @@ def test_fit_map_reports_progress_through_the_callback():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_ot_results_share_field_types_and_keep_the_dtype(dtype):
     generator = torch.Generator().manual_seed(1)
-    cost = sqeuclidean(torch.randn(6, 2, generator=generator, dtype=dtype), torch.randn(6, 2, generator=generator,
-                                                                                       dtype=dtype))
-    results = [exact_ot(cost), sinkhorn(None, None, cost, 0.1), sinkhorn_newton_sparse(None, None, cost, 0.1),
-               sparsity_constrained_ot(None, None, cost, 2, 1.0)]
+    cost = sqeuclidean(
+        torch.randn(6, 2, generator=generator, dtype=dtype), torch.randn(6, 2, generator=generator, dtype=dtype)
+    )
+    results = [
+        exact_ot(cost),
+        sinkhorn(None, None, cost, 0.1),
+        sinkhorn_newton_sparse(None, None, cost, 0.1),
+        sparsity_constrained_ot(None, None, cost, 2, 1.0),
+    ]
     for result in results:
         for name in ("plan", "transport_cost", "marginal_error"):
             value = getattr(result, name)

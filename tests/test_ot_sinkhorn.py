@@ -35,9 +35,12 @@ def test_plan_and_cost_match_pot(eps):
     assert result.converged
     reference = ot.bregman.sinkhorn_log(a.numpy(), b.numpy(), C.numpy(), eps, stopThr=1e-13, numItermax=100_000)
     assert np.abs(result.plan.numpy() - reference).max() < 1e-9
-    assert float(result.transport_cost) == pytest.approx(float(ot.sinkhorn2(a.numpy(), b.numpy(), C.numpy(), eps,
-                                                                            method="sinkhorn_log", stopThr=1e-13,
-                                                                            numItermax=100_000)), rel=1e-8)
+    assert float(result.transport_cost) == pytest.approx(
+        float(
+            ot.sinkhorn2(a.numpy(), b.numpy(), C.numpy(), eps, method="sinkhorn_log", stopThr=1e-13, numItermax=100_000)
+        ),
+        rel=1e-8,
+    )
 
 
 def test_batched_equals_one_by_one():
@@ -142,7 +145,10 @@ def test_sinkhorn_divergence_properties(m, weighted):
 
 def test_costs_against_brute_force():
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(2, 5, 3, generator=g, dtype=torch.float64), torch.randn(2, 4, 3, generator=g, dtype=torch.float64)
+    x, y = (
+        torch.randn(2, 5, 3, generator=g, dtype=torch.float64),
+        torch.randn(2, 4, 3, generator=g, dtype=torch.float64),
+    )
     diff = x.unsqueeze(-2) - y.unsqueeze(-3)
     assert torch.allclose(sqeuclidean(x, y), (diff**2).sum(-1))
     assert torch.allclose(euclidean(x, y), (diff**2).sum(-1).sqrt())
@@ -170,6 +176,7 @@ def test_bad_input(change, match):
 
 
 # ---- issue 12: numerical robustness -------------------------------------------------------
+
 
 def test_issue12_row1_sqeuclidean_far_from_the_origin():
     far = sqeuclidean(torch.tensor([[512695.0]]), torch.tensor([[512804.0]]))
@@ -217,7 +224,9 @@ def test_sqeuclidean_gradients_match_the_differences():
 
 def test_issue12_row10_gradient_at_a_zero_weight_is_the_envelope_gradient():
     g = torch.Generator().manual_seed(0)
-    C = sqeuclidean(torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(3, 2, generator=g, dtype=torch.float64))
+    C = sqeuclidean(
+        torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(3, 2, generator=g, dtype=torch.float64)
+    )
     weights = torch.tensor([0.5, 0.3, 0.2, 0.0], dtype=torch.float64)
     a = weights.clone().requires_grad_(True)
     result = sinkhorn(a, None, C, eps=0.1, tol=1e-13)
@@ -243,8 +252,11 @@ def test_regularized_cost_gradients_by_gradcheck():
     def value(cost, u, v):  # at fixed potentials: the dual value is smooth in (cost, a, b)
         return SinkhornResult(solved.f, solved.g, u, v, cost, 0.3, 1, True, [], []).regularized_cost
 
-    inputs = (C.clone().requires_grad_(True), (a + 0.01 * torch.rand(5, generator=g, dtype=torch.float64)).requires_grad_(True),
-              b.clone().requires_grad_(True))
+    inputs = (
+        C.clone().requires_grad_(True),
+        (a + 0.01 * torch.rand(5, generator=g, dtype=torch.float64)).requires_grad_(True),
+        b.clone().requires_grad_(True),
+    )
     assert torch.autograd.gradcheck(value, inputs)
 
 

@@ -28,6 +28,7 @@ def clouds(n, m=None, seed=0, shift=1.0):
 
 # ---- Sinkhorn–Newton–Sparse -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("eps", [1e-2, 3e-3])
 def test_sns_reaches_sinkhorns_solution(eps):
     _, _, C = clouds(120, 100)
@@ -37,7 +38,9 @@ def test_sns_reaches_sinkhorns_solution(eps):
     assert torch.allclose(sns.plan, reference.plan, atol=1e-10)
     # potentials are defined up to (f + c, g - c)
     shift = (sns.f - reference.f).mean()
-    assert torch.allclose(sns.f - shift, reference.f, atol=1e-7) and torch.allclose(sns.g + shift, reference.g, atol=1e-7)
+    assert torch.allclose(sns.f - shift, reference.f, atol=1e-7) and torch.allclose(
+        sns.g + shift, reference.g, atol=1e-7
+    )
     assert float(sns.marginal_error) < 1e-10 and sns.n_iter == sns.n_sinkhorn + sns.n_newton
 
 
@@ -59,6 +62,7 @@ def test_sns_rejects_batches_and_bad_density():
 
 # ---- sparsity-constrained OT ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k", [3, 8, 20])
 @pytest.mark.parametrize("gamma", [0.1, 1.0])
 def test_dual_matches_pot(k, gamma):
@@ -77,8 +81,7 @@ def test_dual_matches_pot(k, gamma):
 def test_semi_dual_matches_pot(k):
     _, _, C = clouds(30)
     a = np.full(30, 1 / 30)
-    plan, log = ot.smooth.smooth_ot_semi_dual(a, a, C.numpy(), 1.0, reg_type="sparsity_constrained", max_nz=k,
-                                              log=True)
+    plan, log = ot.smooth.smooth_ot_semi_dual(a, a, C.numpy(), 1.0, reg_type="sparsity_constrained", max_nz=k, log=True)
     ours = sparsity_constrained_ot(None, None, C, k, 1.0, formulation="semi_dual")
     assert ours.objective == pytest.approx(-log["res"].fun, rel=1e-6)
     assert np.abs(ours.plan.numpy() - plan).max() < 1e-4 and int(ours.nonzeros_per_column.max()) <= k
@@ -87,9 +90,13 @@ def test_semi_dual_matches_pot(k):
 def test_k1_recovers_exact_ot_and_large_k_quadratic_ot():
     _, _, C = clouds(40, seed=1)
     exact = exact_ot(C)
-    assert float(exact.transport_cost) == pytest.approx(float(ot.emd2(np.full(40, 1 / 40), np.full(40, 1 / 40), C.numpy())), rel=1e-9)
+    assert float(exact.transport_cost) == pytest.approx(
+        float(ot.emd2(np.full(40, 1 / 40), np.full(40, 1 / 40), C.numpy())), rel=1e-9
+    )
     one = sparsity_constrained_ot(None, None, C, 1, 10.0, formulation="semi_dual")
-    assert float(one.transport_cost) == pytest.approx(float(exact.transport_cost), rel=1e-6) and one.marginal_error < 1e-6
+    assert (
+        float(one.transport_cost) == pytest.approx(float(exact.transport_cost), rel=1e-6) and one.marginal_error < 1e-6
+    )
     a = np.full(40, 1 / 40)
     l2 = ot.smooth.smooth_ot_dual(a, a, C.numpy(), 1.0, reg_type="l2")
     full = sparsity_constrained_ot(None, None, C, 40, 1.0)
@@ -119,8 +126,13 @@ def test_sparse_simplex_projection_against_brute_force():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"k": 0}, "k must be"), ({"k": 2.5}, "k must be"), ({"gamma": 0.0}, "gamma"),
-     ({"formulation": "primal"}, "formulation"), ({"solver": "adam"}, "solver")],
+    [
+        ({"k": 0}, "k must be"),
+        ({"k": 2.5}, "k must be"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"formulation": "primal"}, "formulation"),
+        ({"solver": "adam"}, "solver"),
+    ],
 )
 def test_sparse_bad_input(kwargs, match):
     _, _, C = clouds(6)
@@ -129,6 +141,7 @@ def test_sparse_bad_input(kwargs, match):
 
 
 # ---- Monge gap ------------------------------------------------------------------------------
+
 
 def test_monge_gap_of_optimal_and_non_optimal_maps():
     x, _, _ = clouds(200)
@@ -161,11 +174,14 @@ def test_exact_ot_rejects_rectangular_costs():
 
 # ---- issue 12: numerical robustness -------------------------------------------------------
 
+
 @pytest.mark.parametrize("solver", ["scipy", "torch"])
 @pytest.mark.parametrize("formulation", ["dual", "semi_dual"])
 def test_issue12_row14_zero_target_weight_gives_an_empty_column(formulation, solver):
     g = torch.Generator().manual_seed(0)
-    C = sqeuclidean(torch.randn(6, 2, generator=g, dtype=torch.float64), torch.randn(5, 2, generator=g, dtype=torch.float64))
+    C = sqeuclidean(
+        torch.randn(6, 2, generator=g, dtype=torch.float64), torch.randn(5, 2, generator=g, dtype=torch.float64)
+    )
     b = torch.tensor([0.25, 0.25, 0.25, 0.25, 0.0], dtype=torch.float64)
     result = sparsity_constrained_ot(None, b, C, k=3, gamma=1.0, formulation=formulation, solver=solver)
     assert torch.isfinite(result.plan).all() and bool((result.plan[:, 4] == 0).all())

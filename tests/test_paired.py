@@ -17,8 +17,15 @@ def _results():
         for seed in (2, 0, 1, 3):  # out of order on purpose: pairing is by seed
             base = rng.normal()
             for arm, shift in (("new", 0.5), ("old", 0.0), ("other", 0.2)):
-                rows.append({"dataset": dataset, "arm": arm, "seed": seed,
-                             "accuracy": base + shift + rng.normal() * 0.1, "ece": base - shift + rng.normal() * 0.01})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "arm": arm,
+                        "seed": seed,
+                        "accuracy": base + shift + rng.normal() * 0.1,
+                        "ece": base - shift + rng.normal() * 0.01,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -76,11 +83,27 @@ def test_seeds_needed_is_the_ceiling_share_and_at_least_one():
 
 def test_paired_evidence_pairs_by_seed_and_counts_the_seeds_won():
     results = _results()
-    evidence = wb.paired_evidence(results, "new", ["old", "other"], "ece", label="{group}: new − {other} ECE",
-                                  threshold=0, direction="<", wins=0.8, wins_label="{group}: share lower vs {other}")
+    evidence = wb.paired_evidence(
+        results,
+        "new",
+        ["old", "other"],
+        "ece",
+        label="{group}: new − {other} ECE",
+        threshold=0,
+        direction="<",
+        wins=0.8,
+        wins_label="{group}: share lower vs {other}",
+    )
     assert [e.label for e in evidence] == [
-        "a: new − old ECE", "a: share lower vs old", "a: new − other ECE", "a: share lower vs other",
-        "b: new − old ECE", "b: share lower vs old", "b: new − other ECE", "b: share lower vs other"]
+        "a: new − old ECE",
+        "a: share lower vs old",
+        "a: new − other ECE",
+        "a: share lower vs other",
+        "b: new − old ECE",
+        "b: share lower vs old",
+        "b: new − other ECE",
+        "b: share lower vs other",
+    ]
     for paired, share in zip(evidence[::2], evidence[1::2]):
         dataset, other = paired.label[0], paired.label.split(" − ")[1].split()[0]
         part = results[results.dataset == dataset]
@@ -94,12 +117,15 @@ def test_paired_evidence_pairs_by_seed_and_counts_the_seeds_won():
 
 
 def test_paired_evidence_wins_follow_the_direction_and_need_a_label():
-    rows = [{"dataset": "d", "arm": arm, "seed": s, "m": v}
-            for s, (x, y) in enumerate([(1.0, 0.0), (0.0, 1.0), (2.0, 1.0), (3.0, 1.0), (5.0, 1.0)])
-            for arm, v in (("x", x), ("y", y))]
+    rows = [
+        {"dataset": "d", "arm": arm, "seed": s, "m": v}
+        for s, (x, y) in enumerate([(1.0, 0.0), (0.0, 1.0), (2.0, 1.0), (3.0, 1.0), (5.0, 1.0)])
+        for arm, v in (("x", x), ("y", y))
+    ]
     results = pd.DataFrame(rows)
-    higher = wb.paired_evidence(results, "x", "y", "m", label="{group}", threshold=0, direction=">=", wins=0.8,
-                                wins_label="won")
+    higher = wb.paired_evidence(
+        results, "x", "y", "m", label="{group}", threshold=0, direction=">=", wins=0.8, wins_label="won"
+    )
     assert higher[1].samples == (1.0, 0.0, 1.0, 1.0, 1.0) and higher[1].threshold == pytest.approx(4 / 5)
     assert higher[1].estimate == pytest.approx(0.8) and higher[0].estimate == pytest.approx(1.4)  # (1-1+1+2+4)/5
     assert len(wb.paired_evidence(results, "x", "y", "m", label="{group}", threshold=0, direction=">")) == 1

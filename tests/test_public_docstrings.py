@@ -22,8 +22,11 @@ _INHERITED_CONTRACT = {"forward", "extra_repr", "step", "zero_grad", "state_dict
 def _public(module):
     names = set(getattr(module, "__all__", []))
     if module.__name__.endswith("__init__") or hasattr(module, "__path__"):
-        names |= {n for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", "")
-                  .startswith("regkit.") and not inspect.ismodule(v)}
+        names |= {
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_") and getattr(v, "__module__", "").startswith("regkit.") and not inspect.ismodule(v)
+        }
     return {n: getattr(module, n) for n in names if hasattr(module, n)}
 
 

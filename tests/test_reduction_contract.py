@@ -40,7 +40,8 @@ CALLS = {
     "ALDRKLLoss": lambda r: ALDRKLLoss(4, 3, reduction=r)(LOGITS, LABELS, INDEX),
     "linear_cross_entropy": lambda r: linear_cross_entropy(HIDDEN, WEIGHT, LABELS, reduction=r),
     "vocab_parallel_linear_cross_entropy": lambda r: vocab_parallel_linear_cross_entropy(
-        HIDDEN, WEIGHT, LABELS, reduction=r),
+        HIDDEN, WEIGHT, LABELS, reduction=r
+    ),
     "pass_at_n_loss": lambda r: pass_at_n_loss(LOGITS, LABELS, 4, reduction=r),
     "gce_loss": lambda r: gce_loss(LOGITS, LABELS, reduction=r),
     "sce_loss": lambda r: sce_loss(LOGITS, LABELS, reduction=r),

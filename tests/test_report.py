@@ -22,12 +22,21 @@ SAMPLES = {  # per verdict: samples of "x" against the criterion x ≥ 1
 
 def record(slug, verdicts, shift=0.0):
     """A claims.json as a notebook's ledger writes it, with one claim per verdict."""
-    book = Ledger(slug=slug, paper={"title": f"Paper {slug}", "year": 2020, "arxiv": "2007.00151",
-                                    "seeds": ["000.txt"]}, profile="full", seed=0, device="cpu", root=tmp_root)
+    book = Ledger(
+        slug=slug,
+        paper={"title": f"Paper {slug}", "year": 2020, "arxiv": "2007.00151", "seeds": ["000.txt"]},
+        profile="full",
+        seed=0,
+        device="cpu",
+        root=tmp_root,
+    )
     book.expect({f"c{i}": (v, "too small") for i, v in enumerate(verdicts) if v != "reproduced"})
     for i, v in enumerate(verdicts):
-        evidence = None if v == "not_assessed" else Evidence.mean(
-            "x", [s + shift for s in SAMPLES[v]], threshold=1, direction=">=")
+        evidence = (
+            None
+            if v == "not_assessed"
+            else Evidence.mean("x", [s + shift for s in SAMPLES[v]], threshold=1, direction=">=")
+        )
         book.record(f"c{i}", f"claim {i}", paper="qualitative", criterion="x ≥ 1", evidence=evidence)
     data = book.to_dict()
     data["git_commit"] = "abc"
@@ -78,8 +87,9 @@ def test_claim_changes_flags_verdict_and_value_changes(tmp_path):
         path.write_text(json.dumps(rec))
         return load_record(path)
 
-    rows = claim_changes(load(record("a", ["reproduced", "reproduced"])),
-                         load(record("a", ["reproduced", "inconclusive"], shift=0.01)))
+    rows = claim_changes(
+        load(record("a", ["reproduced", "reproduced"])), load(record("a", ["reproduced", "inconclusive"], shift=0.01))
+    )
     assert [r["verdict_changed"] for r in rows] == [False, True]
     assert all(r["value_changed"] for r in rows)
     assert [r["unexpected"] for r in rows] == [False, False]

@@ -39,7 +39,7 @@ def test_grpo_gradient_at_ratio_one_is_the_policy_gradient():
     logps = -torch.rand(2, 3, 4, dtype=torch.float64).requires_grad_()
     adv = torch.randn(2, 3, dtype=torch.float64)
     mask = torch.ones(2, 3, 4, dtype=torch.bool)
-    grad, = torch.autograd.grad(grpo_loss(logps, logps.detach(), adv, mask), logps)
+    (grad,) = torch.autograd.grad(grpo_loss(logps, logps.detach(), adv, mask), logps)
     torch.testing.assert_close(grad, -adv[..., None].expand(2, 3, 4) / 24)
 
 

@@ -72,7 +72,8 @@ def test_aepo_loss_is_grpo_plus_alpha_reinforce():
     grpo = -float(advantages[..., None].expand(2, 3, 4).mean())
     reinforce = -float((rewards[..., None] * reg_logps).mean())
     assert float(got) == pytest.approx(grpo + 0.5 * reinforce, abs=1e-12)
-    assert float(got) == pytest.approx(float(grpo_loss(logps, logps, advantages, mask)
-                                             + 0.5 * reinforce_loss(reg_logps, rewards, mask)), abs=1e-12)
+    assert float(got) == pytest.approx(
+        float(grpo_loss(logps, logps, advantages, mask) + 0.5 * reinforce_loss(reg_logps, rewards, mask)), abs=1e-12
+    )
     with pytest.raises(ValueError, match="alpha"):
         aepo_loss(logps, logps, advantages, mask, reg_logps, rewards, mask, alpha=-1.0)

@@ -29,7 +29,8 @@ def test_baselines_against_numpy():
     assert float(sce_loss(logits, labels, alpha=0.1, beta=1.0)) == pytest.approx(np.mean(0.1 * -np.log(py) + rce))
     assert float(focal_loss(logits, labels, gamma=2)) == pytest.approx(np.mean(-((1 - py) ** 2) * np.log(py)))
     assert float(label_smoothing_loss(logits, labels, epsilon=0.1)) == pytest.approx(
-        float(F.cross_entropy(logits, labels, label_smoothing=0.1)))
+        float(F.cross_entropy(logits, labels, label_smoothing=0.1))
+    )
 
 
 def test_gce_limits():
@@ -86,7 +87,9 @@ def test_aldr_kl_update_and_loss_against_a_direct_computation():
     torch.testing.assert_close(loss_fn.lam[index], lam)
     assert torch.all(loss_fn.lam[[1, 3, 5, 7]] == lam0)  # untouched examples keep λ0
     delta = s - s.gather(1, labels[:, None]) + (1 - F.one_hot(labels, 5).double())
-    expected = lam * (torch.logsumexp(delta / lam[:, None], 1) - math.log(k)) - 0.5 * alpha * math.log(k) * (lam - lam0) ** 2
+    expected = (
+        lam * (torch.logsumexp(delta / lam[:, None], 1) - math.log(k)) - 0.5 * alpha * math.log(k) * (lam - lam0) ** 2
+    )
     torch.testing.assert_close(value, expected.mean())
 
 

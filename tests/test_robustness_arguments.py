@@ -85,8 +85,16 @@ BAD = [
     ("alpha", NAN, lambda v: f_dpo_loss(*LOGPS, divergence="alpha", alpha=v)),
     ("beta", 0.0, lambda v: implicit_reward(LOGPS[0], LOGPS[1], beta=v)),
     ("eps", -1.0, lambda v: group_advantages(torch.randn(2, 3), eps=v)),
-    ("clip_low", 1.5, lambda v: grpo_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1), torch.ones(1, 2), clip_low=v)),
-    ("clip_high", -0.1, lambda v: grpo_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1), torch.ones(1, 2), clip_high=v)),
+    (
+        "clip_low",
+        1.5,
+        lambda v: grpo_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1), torch.ones(1, 2), clip_low=v),
+    ),
+    (
+        "clip_high",
+        -0.1,
+        lambda v: grpo_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1), torch.ones(1, 2), clip_high=v),
+    ),
     ("mask", 0.5, lambda v: grpo_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1), torch.full((1, 2), v))),
     ("t_low", 1.5, lambda v: aepo_temperature(1.0, 2.0, t_low=v)),
     ("t_high", 0.5, lambda v: aepo_temperature(1.0, 2.0, t_high=v)),
@@ -127,10 +135,12 @@ def test_bad_argument_is_a_value_error_naming_it(name, value, call):
 
 
 REDUCED = dict(CLASSIFICATION_LOSSES)
-REDUCED.update({
-    "f_dpo_loss": lambda z, y, **kw: f_dpo_loss(z[:, 0], z[:, 1], z[:, 2], z[:, 3], **kw),
-    "soft_cross_entropy_soft": lambda z, y, **kw: soft_cross_entropy(z, z.detach().softmax(1), **kw),
-})
+REDUCED.update(
+    {
+        "f_dpo_loss": lambda z, y, **kw: f_dpo_loss(z[:, 0], z[:, 1], z[:, 2], z[:, 3], **kw),
+        "soft_cross_entropy_soft": lambda z, y, **kw: soft_cross_entropy(z, z.detach().softmax(1), **kw),
+    }
+)
 
 
 @FAST

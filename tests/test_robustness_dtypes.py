@@ -77,10 +77,16 @@ def test_f_divergence_in_half_precision(divergence, dtype):
 def test_f_dpo_in_half_precision(divergence, dtype):
     g = torch.Generator().manual_seed(2)
     logps = [(-torch.rand(5, generator=g) * 20).to(dtype) for _ in range(4)]
-    close_in(f_dpo_loss(*logps, divergence=divergence), f_dpo_loss(*[x.double() for x in logps],
-                                                                   divergence=divergence), dtype)
-    close_in(implicit_reward(logps[0], logps[2], divergence=divergence),
-             implicit_reward(logps[0].double(), logps[2].double(), divergence=divergence), dtype)
+    close_in(
+        f_dpo_loss(*logps, divergence=divergence),
+        f_dpo_loss(*[x.double() for x in logps], divergence=divergence),
+        dtype,
+    )
+    close_in(
+        implicit_reward(logps[0], logps[2], divergence=divergence),
+        implicit_reward(logps[0].double(), logps[2].double(), divergence=divergence),
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", HALF)
@@ -115,20 +121,25 @@ def label_takers():
     g = torch.Generator().manual_seed(5)
     logits, x = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 1, 6, generator=g)
     index = torch.arange(4)
-    takers = {name: (lambda y, fn=fn: fn(logits, y)) for name, fn in CLASSIFICATION_LOSSES.items()
-              if name != "soft_cross_entropy"}
-    takers.update({
-        "ALDRKLLoss": lambda y: ALDRKLLoss(4, 3).double()(logits, y, index),
-        "ELRLoss": lambda y: ELRLoss(4, 3).double()(logits, y, index),
-        "linear_cross_entropy": lambda y: linear_cross_entropy(logits, torch.eye(3, dtype=torch.float64), y),
-        "one_hot_targets": lambda y: one_hot_targets(y, 3),
-        "PSKD.targets": lambda y: PSKD(4, 3, epochs=2).targets(y, index, 1),
-        "mixup": lambda y: mixup(x, y, 3, generator=torch.Generator().manual_seed(0))[1],
-        "cutmix": lambda y: cutmix(x, y, 3, generator=torch.Generator().manual_seed(0))[1],
-        "cutout": lambda y: cutout(x, y, 3, generator=torch.Generator().manual_seed(0))[1],
-        "symmetric_noise": lambda y: symmetric_noise(y, 0.5, 3, generator=torch.Generator().manual_seed(0))[0],
-        "asymmetric_noise": lambda y: asymmetric_noise(y, 0.5, 3, generator=torch.Generator().manual_seed(0))[0],
-    })
+    takers = {
+        name: (lambda y, fn=fn: fn(logits, y))
+        for name, fn in CLASSIFICATION_LOSSES.items()
+        if name != "soft_cross_entropy"
+    }
+    takers.update(
+        {
+            "ALDRKLLoss": lambda y: ALDRKLLoss(4, 3).double()(logits, y, index),
+            "ELRLoss": lambda y: ELRLoss(4, 3).double()(logits, y, index),
+            "linear_cross_entropy": lambda y: linear_cross_entropy(logits, torch.eye(3, dtype=torch.float64), y),
+            "one_hot_targets": lambda y: one_hot_targets(y, 3),
+            "PSKD.targets": lambda y: PSKD(4, 3, epochs=2).targets(y, index, 1),
+            "mixup": lambda y: mixup(x, y, 3, generator=torch.Generator().manual_seed(0))[1],
+            "cutmix": lambda y: cutmix(x, y, 3, generator=torch.Generator().manual_seed(0))[1],
+            "cutout": lambda y: cutout(x, y, 3, generator=torch.Generator().manual_seed(0))[1],
+            "symmetric_noise": lambda y: symmetric_noise(y, 0.5, 3, generator=torch.Generator().manual_seed(0))[0],
+            "asymmetric_noise": lambda y: asymmetric_noise(y, 0.5, 3, generator=torch.Generator().manual_seed(0))[0],
+        }
+    )
     return takers
 
 
@@ -152,7 +163,8 @@ def test_uint8_index_is_an_index_not_a_mask():
     logits, labels = torch.randn(2, 3, dtype=torch.float64), torch.tensor([0, 1])
     for make in (lambda: ALDRKLLoss(4, 3).double(), lambda: ELRLoss(4, 3).double()):
         a, b = make(), make()
-        torch.testing.assert_close(a(logits, labels, torch.tensor([2, 3], dtype=torch.uint8)),
-                                   b(logits, labels, torch.tensor([2, 3])))
+        torch.testing.assert_close(
+            a(logits, labels, torch.tensor([2, 3], dtype=torch.uint8)), b(logits, labels, torch.tensor([2, 3]))
+        )
         state = "lam" if isinstance(a, ALDRKLLoss) else "targets"
         torch.testing.assert_close(getattr(a, state), getattr(b, state))

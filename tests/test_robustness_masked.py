@@ -146,8 +146,9 @@ def test_linear_cross_entropy_masked_vocabulary_any_tiling(seed, chunk, token_ch
     bias[masked] = -math.inf
     allowed = torch.tensor([v for v in range(12) if v not in masked.tolist()])
     labels = allowed[torch.randint(0, 6, (5,), generator=g)]
-    ours = linear_cross_entropy(hidden, weight, labels, bias=bias, chunk_size=chunk, token_chunk_size=token_chunk,
-                                filter_eps=None)
+    ours = linear_cross_entropy(
+        hidden, weight, labels, bias=bias, chunk_size=chunk, token_chunk_size=token_chunk, filter_eps=None
+    )
     grads = torch.autograd.grad(ours, (hidden, weight))
     expected = F.cross_entropy(hidden @ weight.T + bias, labels)
     torch.testing.assert_close(ours, expected)

@@ -21,8 +21,11 @@ OPTIMIZERS = {
 
 
 @FAST
-@given(init=st.sampled_from(["zero", "small", "large"]), grad=st.sampled_from(["zero", "random", "huge", "tiny"]),
-       seed=st.integers(0, 2**16))
+@given(
+    init=st.sampled_from(["zero", "small", "large"]),
+    grad=st.sampled_from(["zero", "random", "huge", "tiny"]),
+    seed=st.integers(0, 2**16),
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_optimizers_never_produce_nan(name, dtype, init, grad, seed):
@@ -35,8 +38,12 @@ def test_optimizers_never_produce_nan(name, dtype, init, grad, seed):
         param.grad = (torch.randn(3, 4, generator=g) * g_scale).to(dtype)
         opt.step()
         assert torch.isfinite(param).all()
-        assert all(torch.isfinite(v).all() for state in opt.state.values() for v in state.values()
-                   if isinstance(v, torch.Tensor))
+        assert all(
+            torch.isfinite(v).all()
+            for state in opt.state.values()
+            for v in state.values()
+            if isinstance(v, torch.Tensor)
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -46,10 +53,14 @@ def test_orthogonalize_in_half_precision(dtype):
     norm = torch.linalg.vector_norm(grad.float())
     out = orthogonalize_(weight, grad.clone())
     assert torch.isfinite(out).all()
-    cosine = torch.dot(out.float(), weight.float()) / (torch.linalg.vector_norm(out.float()) * torch.linalg.vector_norm(weight.float()))
+    cosine = torch.dot(out.float(), weight.float()) / (
+        torch.linalg.vector_norm(out.float()) * torch.linalg.vector_norm(weight.float())
+    )
     assert abs(float(cosine)) < 1e-2
     assert float(torch.linalg.vector_norm(out.float())) == pytest.approx(float(norm), rel=1e-2)
     # degenerate cases are explicit: zero weight keeps the gradient, zero gradient stays zero
-    assert torch.equal(orthogonalize_(torch.zeros(4, dtype=dtype), torch.ones(4, dtype=dtype)), torch.ones(4, dtype=dtype))
+    assert torch.equal(
+        orthogonalize_(torch.zeros(4, dtype=dtype), torch.ones(4, dtype=dtype)), torch.ones(4, dtype=dtype)
+    )
     assert (orthogonalize_(torch.ones(4, dtype=dtype), torch.zeros(4, dtype=dtype)) == 0).all()
     assert (orthogonalize_(torch.ones(4, dtype=dtype), torch.full((4,), 2.0, dtype=dtype)) == 0).all()

@@ -49,8 +49,14 @@ def points(seed, n, d=2, dtype=torch.float64, shift=0.0):
 def brute_force(name, x, y):
     """The cost from the differences, in float64 (of the inputs as given)."""
     diff = x.double().unsqueeze(-2) - y.double().unsqueeze(-3)
-    p, power = {"sqeuclidean": (2, 2), "euclidean": (2, 1), "l1": (1, 1), "l2": (2, 1), "l3^1.5": (3, 1.5),
-                "linf^0.5": (math.inf, 0.5)}[name]
+    p, power = {
+        "sqeuclidean": (2, 2),
+        "euclidean": (2, 1),
+        "l1": (1, 1),
+        "l2": (2, 1),
+        "l3^1.5": (3, 1.5),
+        "linf^0.5": (math.inf, 0.5),
+    }[name]
     return torch.linalg.vector_norm(diff, ord=p, dim=-1) ** power
 
 
@@ -69,9 +75,17 @@ def weights(seed, n, zeros=()):
 
 # ---- kind 1: cancellation — the costs and everything built on them ignore where the clouds sit
 
+
 @PROPERTY
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 6), m=st.integers(1, 6), d=st.integers(1, 3),
-       exponent=st.integers(0, 6), name=st.sampled_from(sorted(COSTS)), dtype=st.sampled_from([torch.float32, torch.float64]))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 6),
+    m=st.integers(1, 6),
+    d=st.integers(1, 3),
+    exponent=st.integers(0, 6),
+    name=st.sampled_from(sorted(COSTS)),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
 def test_costs_do_not_cancel_far_from_the_origin(seed, n, m, d, exponent, name, dtype):
     direction = points(seed + 1, 1, d)
     x = (points(seed, n, d) + 10.0**exponent * direction).to(dtype)
@@ -96,7 +110,8 @@ def test_divergence_monge_gap_and_exact_ot_are_translation_invariant(seed, offse
     gap = monge_gap(x, mapped, eps, tol=1e-10)
     assert float(monge_gap(x + t, mapped + t, eps, tol=1e-10)) == pytest.approx(float(gap), rel=1e-6, abs=1e-9)
     assert float(exact_ot(sqeuclidean(x + t, mapped + t)).transport_cost) == pytest.approx(
-        float(exact_ot(sqeuclidean(x, mapped)).transport_cost), rel=1e-9)
+        float(exact_ot(sqeuclidean(x, mapped)).transport_cost), rel=1e-9
+    )
     # float32, as in the issue: a shift of 1000 no longer changes the divergence by a factor of 2
     single = sinkhorn_divergence(x.float() + 1000, y.float() + 1000, eps, tol=1e-5)
     assert float(single) == pytest.approx(float(here), rel=5e-3, abs=1e-3)
@@ -136,7 +151,9 @@ def test_sinkhorn_and_sns_with_zero_weights_solve_the_reduced_problem(seed, zero
         plan = result.plan.detach()
         assert bool((plan[~keep_a] == 0).all()) and bool((plan[:, ~keep_b] == 0).all())
         assert torch.allclose(plan[keep_a][:, keep_b], reduced.plan, atol=1e-9)
-        assert float(result.regularized_cost.detach()) == pytest.approx(float(reduced.regularized_cost), rel=1e-9, abs=1e-12)
+        assert float(result.regularized_cost.detach()) == pytest.approx(
+            float(reduced.regularized_cost), rel=1e-9, abs=1e-12
+        )
         grad_a, grad_b = torch.autograd.grad(result.regularized_cost, (a, b))
         assert torch.isfinite(grad_a).all() and torch.isfinite(grad_b).all()
         assert torch.allclose(grad_a, result.f - eps, atol=1e-8) and torch.allclose(grad_b, result.g - eps, atol=1e-8)
@@ -157,8 +174,13 @@ def test_sinkhorn_divergence_with_zero_weights_drops_those_points(seed, zeros_a,
 
 
 @PROPERTY
-@given(seed=st.integers(0, 10_000), zeros_a=zero_sets, zeros_b=zero_sets,
-       formulation=st.sampled_from(["dual", "semi_dual"]), k=st.integers(1, 5))
+@given(
+    seed=st.integers(0, 10_000),
+    zeros_a=zero_sets,
+    zeros_b=zero_sets,
+    formulation=st.sampled_from(["dual", "semi_dual"]),
+    k=st.integers(1, 5),
+)
 def test_sparse_ot_with_zero_weights_solves_the_reduced_problem(seed, zeros_a, zeros_b, formulation, k):
     C = unit_cost(points(seed, 5), points(seed + 1, 5, shift=0.5))
     a, b = weights(seed, 5, zeros_a), weights(seed + 1, 5, zeros_b)
@@ -172,6 +194,7 @@ def test_sparse_ot_with_zero_weights_solves_the_reduced_problem(seed, zeros_a, z
 
 
 # ---- kind 3: exponent overflow ----------------------------------------------------------------
+
 
 @PROPERTY
 @given(seed=st.integers(0, 10_000), scale=st.sampled_from([1e-20, 1e-6, 1e6, 1e20, 1e100]))
@@ -203,6 +226,7 @@ def test_eps_too_small_for_the_cost_is_rejected_by_name(dtype):
 
 # ---- kind 4: gradients at the boundary --------------------------------------------------------
 
+
 @PROPERTY
 @given(seed=st.integers(0, 10_000), name=st.sampled_from(sorted(COSTS)), same=st.booleans())
 def test_cost_gradients_at_zero_distance_are_finite(seed, name, same):
@@ -229,6 +253,7 @@ def test_divergence_and_monge_gap_gradients_at_equality_are_finite(seed, name):
 
 
 # ---- kind 5: half precision -------------------------------------------------------------------
+
 
 @PROPERTY
 @given(seed=st.integers(0, 10_000), dtype=st.sampled_from(HALF), name=st.sampled_from(sorted(COSTS)))
@@ -270,8 +295,12 @@ def test_half_precision_sparse_ot_projection_and_exact_ot(seed, dtype, formulati
     values = points(seed + 2, 6, d=4, dtype=dtype)
     projected = sparse_simplex_projection(values, 2)
     assert projected.dtype == dtype and bool((projected >= 0).all()) and int((projected > 0).sum(0).max()) <= 2
-    assert torch.allclose(projected.double().sum(0), torch.ones(4, dtype=torch.float64), atol=2 * torch.finfo(dtype).eps)
-    assert float(exact_ot(C).transport_cost) == pytest.approx(float(exact_ot(C.double()).transport_cost), rel=torch.finfo(dtype).eps)
+    assert torch.allclose(
+        projected.double().sum(0), torch.ones(4, dtype=torch.float64), atol=2 * torch.finfo(dtype).eps
+    )
+    assert float(exact_ot(C).transport_cost) == pytest.approx(
+        float(exact_ot(C.double()).transport_cost), rel=torch.finfo(dtype).eps
+    )
 
 
 @PROPERTY
@@ -299,6 +328,7 @@ def test_half_precision_marginals_sum_within_their_own_rounding():
 
 
 # ---- kind 7: degenerate inputs that pass validation ------------------------------------------
+
 
 @PROPERTY
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 4), m=st.integers(1, 4), identical=st.booleans())
@@ -359,13 +389,25 @@ ARGUMENTS = [
     (lambda v: ResidualMap(2, hidden=v), "hidden", "int_at_least_1"),
     (lambda v: ResidualMap(2, depth=v), "depth", "int_non_negative"),
 ]
-for _name, _kind in [("lam", "non_negative"), ("eps", "positive"), ("steps", "int_at_least_1"),
-                     ("batch_size", "int_at_least_1"), ("lr", "positive"), ("hidden", "int_at_least_1"),
-                     ("tol", "non_negative_or_inf"), ("max_iter", "int_at_least_1")]:
-    ARGUMENTS.append((
-        lambda v, _name=_name: fit_map(torch.randn, torch.randn, 2, **{"lam": 1.0, "eps": 0.1, "steps": 1, _name: v}),
-        _name, _kind,
-    ))
+for _name, _kind in [
+    ("lam", "non_negative"),
+    ("eps", "positive"),
+    ("steps", "int_at_least_1"),
+    ("batch_size", "int_at_least_1"),
+    ("lr", "positive"),
+    ("hidden", "int_at_least_1"),
+    ("tol", "non_negative_or_inf"),
+    ("max_iter", "int_at_least_1"),
+]:
+    ARGUMENTS.append(
+        (
+            lambda v, _name=_name: fit_map(
+                torch.randn, torch.randn, 2, **{"lam": 1.0, "eps": 0.1, "steps": 1, _name: v}
+            ),
+            _name,
+            _kind,
+        )
+    )
 
 BAD = {  # values outside each kind of range
     "positive": [0.0, -1.0, -1e-300, math.nan, math.inf, -math.inf],
@@ -389,10 +431,13 @@ def test_every_numeric_argument_is_validated_by_name(case, data):
         call(value)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda v: sparsity_constrained_ot(None, None, _C, 2, 1.0, formulation=v), "formulation"),
-    (lambda v: sparsity_constrained_ot(None, None, _C, 2, 1.0, solver=v), "solver"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda v: sparsity_constrained_ot(None, None, _C, 2, 1.0, formulation=v), "formulation"),
+        (lambda v: sparsity_constrained_ot(None, None, _C, 2, 1.0, solver=v), "solver"),
+    ],
+)
 @pytest.mark.parametrize("value", ["bogus", "", None, 3])
 def test_every_enumerated_argument_is_validated_by_name(call, name, value):
     with pytest.raises(ValueError, match=rf"^{name} must be one of the valid values, got {value!r}; valid: "):
@@ -411,7 +456,13 @@ def test_bad_warm_starts_and_cost_functions_are_named():
     with pytest.raises(ValueError, match=r"init\[0\] must broadcast"):
         sinkhorn(None, None, _C, 0.1, init=(torch.zeros(3, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)))
     with pytest.raises(ValueError, match=r"init\[1\] has 1 non-finite"):
-        sinkhorn(None, None, _C, 0.1, init=(torch.zeros(4, dtype=torch.float64), torch.tensor([0, 0, 0, math.nan], dtype=torch.float64)))
+        sinkhorn(
+            None,
+            None,
+            _C,
+            0.1,
+            init=(torch.zeros(4, dtype=torch.float64), torch.tensor([0, 0, 0, math.nan], dtype=torch.float64)),
+        )
     with pytest.raises(ValueError, match="init must be a pair"):
         sinkhorn(None, None, _C, 0.1, init=torch.zeros(4))
     with pytest.raises(TypeError, match="cost_fn must be callable"):

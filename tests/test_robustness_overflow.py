@@ -80,5 +80,6 @@ def test_token_entropy_and_linear_cross_entropy_with_huge_scores():
     hidden = torch.tensor([[1e3, -1e3], [5e2, 5e2]])
     weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     labels = torch.tensor([0, 2])
-    torch.testing.assert_close(linear_cross_entropy(hidden, weight, labels, chunk_size=1),
-                               F.cross_entropy(hidden @ weight.T, labels))
+    torch.testing.assert_close(
+        linear_cross_entropy(hidden, weight, labels, chunk_size=1), F.cross_entropy(hidden @ weight.T, labels)
+    )

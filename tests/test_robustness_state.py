@@ -63,8 +63,9 @@ def test_elr_and_pskd_constant_rows(constant, seed):
     pskd = PSKD(2, 3, epochs=2)
     pskd.record(logits, torch.tensor([0, 1]))
     pskd.end_epoch()
-    torch.testing.assert_close(pskd.targets(torch.tensor([0]), torch.tensor([0]), 1)[0],
-                               torch.tensor([0.6 + 0.4 / 3, 0.4 / 3, 0.4 / 3]))
+    torch.testing.assert_close(
+        pskd.targets(torch.tensor([0]), torch.tensor([0]), 1)[0], torch.tensor([0.6 + 0.4 / 3, 0.4 / 3, 0.4 / 3])
+    )
 
 
 @FAST

@@ -121,8 +121,9 @@ def test_a_verdict_that_depends_on_the_seed_never_fails_the_run(workbook, capsys
     verdicts = {}
     for seed in (0, 1):
         dest = workbook / "scratch" / f"seed{seed}"
-        code = main(["--root", str(workbook), "run", "seedy", "--profile", "quick", "-p", f"seed={seed}",
-                     "--dest", str(dest)])
+        code = main(
+            ["--root", str(workbook), "run", "seedy", "--profile", "quick", "-p", f"seed={seed}", "--dest", str(dest)]
+        )
         assert code == 0
         verdicts[seed] = load_record(dest / "seedy" / "claims.json").claims[0].verdict
     assert verdicts == {0: "reproduced", 1: "not_reproduced"}

@@ -88,12 +88,22 @@ def test_runs_go_to_an_existing_scheduler(workbook, capsys):
     dask = str(Path(sys.executable).with_name("dask"))
     address = f"tcp://127.0.0.1:{free_port()}"
     host, port = address[6:].split(":")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", host, "--port", port, "--no-dashboard"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", host, "--port", port, "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         deadline = time.time() + 60
         from distributed import Client
 
@@ -119,8 +129,9 @@ def test_runs_go_to_an_existing_scheduler(workbook, capsys):
 
 
 def test_stability_reports_a_verdict_that_changes_across_seed_blocks(workbook, capsys):
-    code = main(["--root", str(workbook), "stability", "seedy", "--profile", "quick", "--blocks", "2",
-                 "--workers", "2"])
+    code = main(
+        ["--root", str(workbook), "stability", "seedy", "--profile", "quick", "--blocks", "2", "--workers", "2"]
+    )
     assert code == 0
     path = workbook / "scratch" / "stability" / "quick" / "seedy" / "stability.json"
     record = stability.load(path)
@@ -142,4 +153,5 @@ def test_stability_blocks_are_disjoint_from_the_reference_and_each_other():
         stability.specs(Path("."), ["x"], 2, "quick", {"seed": 3})
     assert stability.label("reproduced", ["reproduced"] * 3) == "stable 3/3"
     assert stability.label("reproduced", ["reproduced", "inconclusive", "reproduced"]) == (
-        "unstable (reproduced 2, inconclusive 1)")
+        "unstable (reproduced 2, inconclusive 1)"
+    )

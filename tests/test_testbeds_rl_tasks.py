@@ -15,11 +15,15 @@ from regkit.workbook.testbeds.rl_tasks import (
 
 def test_reward_is_one_iff_valid_tokens_sum_to_the_prompt_mod_8():
     prompts = torch.tensor([3, 3, 0, 5, 7])
-    responses = torch.tensor([[1, 1, 1, 0],    # sum 3 → correct
-                              [1, 1, 1, 1],    # sum 4 → wrong
-                              [7, 1, 0, 0],    # sum 8 ≡ 0 → correct
-                              [8, 5, 0, 0],    # token 8 invalid (even though 13 ≡ 5)
-                              [7, 7, 7, 2]])   # 23 ≡ 7 → correct
+    responses = torch.tensor(
+        [
+            [1, 1, 1, 0],  # sum 3 → correct
+            [1, 1, 1, 1],  # sum 4 → wrong
+            [7, 1, 0, 0],  # sum 8 ≡ 0 → correct
+            [8, 5, 0, 0],  # token 8 invalid (even though 13 ≡ 5)
+            [7, 7, 7, 2],
+        ]
+    )  # 23 ≡ 7 → correct
     assert digit_sum_reward(prompts, responses).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
     assert digit_sum_reward(prompts, responses).dtype == torch.float64
 
@@ -34,7 +38,7 @@ def test_every_prompt_has_8_cubed_correct_responses():
 def test_exact_success_of_the_uniform_policy_and_its_pass_at_k():
     policy = AutoregressivePolicy()
     torch.nn.init.zeros_(policy.net[2].weight)
-    torch.nn.init.zeros_(policy.net[2].bias)   # uniform over 12 tokens at every position
+    torch.nn.init.zeros_(policy.net[2].bias)  # uniform over 12 tokens at every position
     success = exact_success(policy)
     np.testing.assert_allclose(success, np.full(8, 8**3 / 12**4), rtol=1e-5)
     p = 8**3 / 12**4
@@ -62,4 +66,4 @@ def test_sampling_is_seeded_and_greedy_at_low_temperature():
     assert a.shape == (8, 4) and torch.equal(a, b) and int(a.max()) < 12
     cold = policy.sample(prompts, 1e-4, torch.Generator().manual_seed(0))
     logits = policy.sequence_logits(prompts, cold)
-    assert torch.equal(cold, logits.argmax(-1))   # teacher-forced argmax reproduces the greedy samples
+    assert torch.equal(cold, logits.argmax(-1))  # teacher-forced argmax reproduces the greedy samples

@@ -14,7 +14,14 @@ def small_run(seed):
     model = wb.mlp(5, 16, 2)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     return wb.train(
-        model, opt, x, y, epochs=15, batch_size=16, generator=generator, progress=False,
+        model,
+        opt,
+        x,
+        y,
+        epochs=15,
+        batch_size=16,
+        generator=generator,
+        progress=False,
         loss_fn=lambda logits, labels, index: F.cross_entropy(logits, labels),
         evaluate=lambda epoch: {"accuracy": wb.accuracy(model(x), y)},
     )
@@ -40,8 +47,17 @@ def test_loss_fn_receives_batch_positions():
         assert torch.equal(labels, y[index])
         return F.cross_entropy(logits, labels)
 
-    wb.train(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=2, batch_size=4,
-             loss_fn=loss_fn, generator=torch.Generator().manual_seed(0), progress=False)
+    wb.train(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        x,
+        y,
+        epochs=2,
+        batch_size=4,
+        loss_fn=loss_fn,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
     epoch_one = torch.cat(seen[:3]).sort().values
     assert torch.equal(epoch_one, torch.arange(10))
 
@@ -94,9 +110,14 @@ def test_bad_training_arguments():
     with pytest.raises(ValueError, match="same length"):
         wb.train(model, opt, x, y[:3], **ok)
     for bad, match in [
-        ({"epochs": 0}, "epochs"), ({"epochs": 1.5}, "epochs"), ({"batch_size": 0}, "batch_size"),
-        ({"loss_fn": None}, "exactly one of loss_fn"), ({"batch_loss": lambda *a: None}, "exactly one of loss_fn"),
-        ({"on_step": 3}, "on_step"), ({"evaluate": "x"}, "evaluate"), ({"generator": 0}, "generator"),
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 1.5}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"loss_fn": None}, "exactly one of loss_fn"),
+        ({"batch_loss": lambda *a: None}, "exactly one of loss_fn"),
+        ({"on_step": 3}, "on_step"),
+        ({"evaluate": "x"}, "evaluate"),
+        ({"generator": 0}, "generator"),
         ({"evaluate": lambda epoch: 1.0}, "evaluate must return"),
     ]:
         with pytest.raises(ValueError, match=match):
@@ -111,8 +132,18 @@ def _steps_run(seed, **hooks):
     model = wb.mlp(3, 8, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     seen = []
-    history = wb.train(model, opt, x, y, epochs=3, batch_size=5, generator=generator, progress=False,
-                       on_step=lambda step, loss: seen.append((step, loss)), **hooks)
+    history = wb.train(
+        model,
+        opt,
+        x,
+        y,
+        epochs=3,
+        batch_size=5,
+        generator=generator,
+        progress=False,
+        on_step=lambda step, loss: seen.append((step, loss)),
+        **hooks,
+    )
     return seen, history, x, y
 
 
@@ -168,8 +199,9 @@ def test_evaluate_is_the_end_of_epoch_hook():
         return None if epoch == 2 else {"metric": float(epoch)}
 
     _, history, _, _ = _steps_run(0, loss_fn=loss_fn, evaluate=evaluate)
-    assert events == (["step"] * 5 + [("end", 1, False)] + ["step"] * 5 + [("end", 2, False)]
-                      + ["step"] * 5 + [("end", 3, False)])
+    assert events == (
+        ["step"] * 5 + [("end", 1, False)] + ["step"] * 5 + [("end", 2, False)] + ["step"] * 5 + [("end", 3, False)]
+    )
     assert [h.get("metric") for h in history] == [1.0, None, 3.0]
     with pytest.raises(TypeError, match="seed"):
         wb.seed_everything(1.5)

@@ -72,8 +72,14 @@ def _log1mexp(x: torch.Tensor) -> torch.Tensor:
     return torch.where(near, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
 
 
-def implicit_reward(policy_logps: torch.Tensor, reference_logps: torch.Tensor, *, beta: float = 0.1,
-                    divergence: str = "reverse_kl", alpha: float = 0.5) -> torch.Tensor:
+def implicit_reward(
+    policy_logps: torch.Tensor,
+    reference_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+    divergence: str = "reverse_kl",
+    alpha: float = 0.5,
+) -> torch.Tensor:
     r""":math:`\beta f'(\pi_\theta / \pi_{\mathrm{ref}})`, the reward the policy implies (up to a constant).
 
     Args:
@@ -94,8 +100,9 @@ def implicit_reward(policy_logps: torch.Tensor, reference_logps: torch.Tensor, *
     check_tensor("policy_logps", policy_logps, floating=True)
     check_tensor("reference_logps", reference_logps, floating=True)
     if policy_logps.shape != reference_logps.shape:
-        raise ValueError(f"reference_logps must have shape {tuple(policy_logps.shape)}, got "
-                         f"{tuple(reference_logps.shape)}")
+        raise ValueError(
+            f"reference_logps must have shape {tuple(policy_logps.shape)}, got {tuple(reference_logps.shape)}"
+        )
     log_u = upcast_half(policy_logps) - upcast_half(reference_logps)
     return (beta * generator(divergence, alpha=alpha).f_prime_log(log_u)).to(policy_logps.dtype)
 
@@ -132,8 +139,12 @@ def f_dpo_loss(
             in shape.
     """
     _check_name(divergence, F_DPO_DIVERGENCES)
-    tensors = {"policy_chosen_logps": policy_chosen_logps, "policy_rejected_logps": policy_rejected_logps,
-               "reference_chosen_logps": reference_chosen_logps, "reference_rejected_logps": reference_rejected_logps}
+    tensors = {
+        "policy_chosen_logps": policy_chosen_logps,
+        "policy_rejected_logps": policy_rejected_logps,
+        "reference_chosen_logps": reference_chosen_logps,
+        "reference_rejected_logps": reference_rejected_logps,
+    }
     for name, value in tensors.items():
         check_tensor(name, value, floating=True)
         if value.shape != policy_chosen_logps.shape:

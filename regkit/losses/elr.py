@@ -173,8 +173,10 @@ class ELRLoss(nn.Module):
         index = as_labels("index", index, ndim=1)
         check_range("index", index, 0, self.targets.shape[0])
         if index.shape[0] != logits.shape[0] or logits.shape[1] != self.targets.shape[1]:
-            raise ValueError(f"logits must be ({index.shape[0]}, {self.targets.shape[1]}) for index of shape "
-                             f"{tuple(index.shape)}, got {tuple(logits.shape)}")
+            raise ValueError(
+                f"logits must be ({index.shape[0]}, {self.targets.shape[1]}) for index of shape "
+                f"{tuple(index.shape)}, got {tuple(logits.shape)}"
+            )
         probs = _clamped_softmax(upcast_half(logits.detach()), self.clamp).to(self.targets.dtype)
         probs = probs / probs.sum(dim=1, keepdim=True)
         self.targets[index] = self.beta * self.targets[index] + (1.0 - self.beta) * probs
@@ -199,5 +201,11 @@ class ELRLoss(nn.Module):
             raise ValueError("index must not repeat an example within a batch")
         if self.training:
             self.update_targets(logits, index)
-        return elr_loss(logits, labels, self.targets[index].to(logits.dtype), lam=self.lam, clamp=self.clamp,
-                        reduction=self.reduction)
+        return elr_loss(
+            logits,
+            labels,
+            self.targets[index].to(logits.dtype),
+            lam=self.lam,
+            clamp=self.clamp,
+            reduction=self.reduction,
+        )

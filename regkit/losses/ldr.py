@@ -14,22 +14,23 @@ uniform, of the margin-shifted score differences
 
 Large :math:`\lambda` tends to the mean of :math:`\delta` over labels (symmetric, noise robust),
 small :math:`\lambda` to :math:`\max_k \delta_k` (the Crammer–Singer hinge). As in the authors'
-code the scores are normalized, :math:`s = \operatorname{softplus}(z) / \operatorname{mean}_k \operatorname{softplus}(z_k)`,
-which bounds the loss.
+code the scores are normalized,
+:math:`s = \operatorname{softplus}(z) / \operatorname{mean}_k \operatorname{softplus}(z_k)`, which bounds the loss.
 
 **ALDR-KL** gives each example its own :math:`\lambda_i`, regularized toward :math:`\lambda_0` by
 :math:`-\frac{\alpha \log K}{2 \lambda_0}(\lambda_i - \lambda_0)^2`; its closed-form update from the
 authors' code is
 
-.. math:: \lambda_i \leftarrow \lambda_0 \Big(1 - \frac{\mathrm{KL}(\hat q_i \,\|\, \tfrac1K \mathbf 1)}{\alpha \log K}\Big),
-    \qquad \hat q_i = \operatorname{softmax}(s_i / \lambda_i^{\mathrm{old}}),
+.. math:: \lambda_i \leftarrow
+    \lambda_0 \Big(1 - \frac{\mathrm{KL}(\hat q_i \,\|\, \tfrac1K \mathbf 1)}{\alpha \log K}\Big), \qquad
+    \hat q_i = \operatorname{softmax}(s_i / \lambda_i^{\mathrm{old}}),
 
 so confident (possibly memorized) examples get a smaller :math:`\lambda_i`. The ALDR scores are
 normalized by the mean absolute score, :math:`s = z / (\lVert z\rVert_1 / K)`, as in that code.
 
 Numerics: :math:`\lambda(\log\frac1K\sum_k e^{x_k})` with :math:`x = \delta/\lambda` is evaluated as
-:math:`\lambda\,(m + \operatorname{log1p}(\operatorname{mean}_k \operatorname{expm1}(x_k - m)))`, :math:`m = \max_k x_k`,
-so it neither overflows as :math:`\lambda \to 0` (limit :math:`\max_k \delta_k`) nor cancels as
+:math:`\lambda\,(m + \operatorname{log1p}(\operatorname{mean}_k \operatorname{expm1}(x_k - m)))`,
+:math:`m = \max_k x_k`, so it neither overflows as :math:`\lambda \to 0` (limit :math:`\max_k \delta_k`) nor cancels as
 :math:`\lambda \to \infty` (limit :math:`\operatorname{mean}_k \delta_k`). The softplus scores are formed as
 :math:`K \operatorname{softmax}_k(\log \operatorname{softplus}(z_k))`, finite for any finite or masked (−inf)
 logits, and an all-zero ALDR row gets scores 0 (not 0/0). float16/bfloat16 logits are
@@ -80,8 +81,9 @@ def _softplus_scores(logits: torch.Tensor) -> torch.Tensor:
     return logits.shape[1] * torch.softmax(log_softplus, 1)
 
 
-def ldr_kl_loss(logits, labels, *, lam: float = 1.0, margin: float = 2.0, normalize: bool = True,
-                reduction: str = "mean") -> torch.Tensor:
+def ldr_kl_loss(
+    logits, labels, *, lam: float = 1.0, margin: float = 2.0, normalize: bool = True, reduction: str = "mean"
+) -> torch.Tensor:
     r""":math:`\lambda \log \frac1K \sum_k \exp(\delta_k / \lambda)` on (normalized) scores.
 
     Args:
@@ -134,8 +136,16 @@ class ALDRKLLoss(nn.Module):
     (:func:`regkit.distributed.sync_rows`), so every rank holds every example's value.
     """
 
-    def __init__(self, num_examples: int, num_classes: int, *, lam0: float = 1.0, alpha: float = 2.0,
-                 margin: float = 1.0, reduction: str = "mean"):
+    def __init__(
+        self,
+        num_examples: int,
+        num_classes: int,
+        *,
+        lam0: float = 1.0,
+        alpha: float = 2.0,
+        margin: float = 1.0,
+        reduction: str = "mean",
+    ):
         super().__init__()
         num_examples = check_number("num_examples", num_examples, low=1, integer=True)
         num_classes = check_number("num_classes", num_classes, low=2, integer=True)

@@ -52,6 +52,7 @@ from regkit._checks import (
 
 __all__ = ["LinearCrossEntropyStats", "linear_cross_entropy"]
 
+
 @dataclass
 class LinearCrossEntropyStats:
     """Filled by the backward pass: how many (token block × vocabulary block) tiles there
@@ -278,8 +279,16 @@ def linear_cross_entropy(
     flat_labels = labels.reshape(-1)
     valid = flat_labels != ignore_index
     losses = _LinearCrossEntropy.apply(
-        flat_hidden, weight, bias, flat_labels, valid, float(z_loss), int(token_chunk_size), int(chunk_size),
-        filter_eps, stats,
+        flat_hidden,
+        weight,
+        bias,
+        flat_labels,
+        valid,
+        float(z_loss),
+        int(token_chunk_size),
+        int(chunk_size),
+        filter_eps,
+        stats,
     )
     if reduction == "none":
         return losses.view(labels.shape)

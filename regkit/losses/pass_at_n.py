@@ -70,7 +70,7 @@ def pass_at_n_loss(logits: torch.Tensor, labels: torch.Tensor, n: int, *, reduct
     check_reduction(reduction)
     log_p = upcast_half(logits).log_softmax(1).gather(1, labels[:, None]).squeeze(1)
     # p = 1 in floating point would make log(1 - p) = 0 and the loss's gradient NaN
-    log_p = log_p.clamp(max=-torch.finfo(log_p.dtype).tiny ** 0.5)
+    log_p = log_p.clamp(max=-(torch.finfo(log_p.dtype).tiny ** 0.5))
     # log(-N log(1 - p)); for p < e^-20, -log(1 - p) = p to working precision (and 1 - p rounds to 1)
     log_neg_x = math.log(n) + torch.where(log_p < -20, log_p, torch.log(-log1mexp(log_p.clamp(min=-20))))
     # loss = -log(1 - e^x) with x = N log(1 - p); for |x| < e^-20 that is -log(-x)

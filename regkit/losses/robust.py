@@ -85,8 +85,9 @@ def gce_loss(logits, labels, *, q: float = 0.7, reduction: str = "mean") -> torc
     return apply_reduction(-torch.expm1(q * log_p) / q, reduction).to(logits.dtype)
 
 
-def sce_loss(logits, labels, *, alpha: float = 0.1, beta: float = 1.0, clamp: float = 1e-4,
-             reduction: str = "mean") -> torch.Tensor:
+def sce_loss(
+    logits, labels, *, alpha: float = 0.1, beta: float = 1.0, clamp: float = 1e-4, reduction: str = "mean"
+) -> torch.Tensor:
     r"""Symmetric cross-entropy :math:`\alpha\,\mathrm{CE} + \beta (-\log \text{clamp}) (1 - p_y)`.
 
     Args:

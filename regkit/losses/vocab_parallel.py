@@ -61,8 +61,9 @@ __all__ = ["vocab_parallel_linear_cross_entropy"]
 def _shard_layout(vocab_local: int, vocab_start: int | None, device, group) -> tuple[int, int]:
     """This rank's vocabulary offset and the global vocabulary size, from all ranks' (offset, size)."""
     world = world_size(group)
-    mine = torch.tensor([-1 if vocab_start is None else int(vocab_start), vocab_local], dtype=torch.int64,
-                        device=device)
+    mine = torch.tensor(
+        [-1 if vocab_start is None else int(vocab_start), vocab_local], dtype=torch.int64, device=device
+    )
     pairs = [torch.empty_like(mine) for _ in range(world)]
     dist.all_gather(pairs, mine, group=group)
     starts, sizes = zip(*(pair.tolist() for pair in pairs))
@@ -88,8 +89,21 @@ def _shard_layout(vocab_local: int, vocab_start: int | None, device, group) -> t
 
 class _VocabParallelLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, bias, labels, valid, vocab_start, z_loss, token_chunk, vocab_chunk,
-                filter_eps, stats, group):
+    def forward(
+        ctx,
+        hidden,
+        weight,
+        bias,
+        labels,
+        valid,
+        vocab_start,
+        z_loss,
+        token_chunk,
+        vocab_chunk,
+        filter_eps,
+        stats,
+        group,
+    ):
         dtype = _compute_dtype(hidden.dtype)
         h, w = hidden.to(dtype), weight.to(dtype)
         b = None if bias is None else bias.to(dtype)
@@ -193,11 +207,22 @@ def vocab_parallel_linear_cross_entropy(
     """
     if world_size(process_group) == 1:
         if vocab_start not in (None, 0):
-            raise ValueError(f"vocab_start must be 0 or None without a process group of several ranks, "
-                             f"got {vocab_start}")
-        return linear_cross_entropy(hidden, weight, labels, bias=bias, ignore_index=ignore_index,
-                                    reduction=reduction, chunk_size=chunk_size, token_chunk_size=token_chunk_size,
-                                    z_loss=z_loss, filter_eps=filter_eps, stats=stats)
+            raise ValueError(
+                f"vocab_start must be 0 or None without a process group of several ranks, got {vocab_start}"
+            )
+        return linear_cross_entropy(
+            hidden,
+            weight,
+            labels,
+            bias=bias,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            chunk_size=chunk_size,
+            token_chunk_size=token_chunk_size,
+            z_loss=z_loss,
+            filter_eps=filter_eps,
+            stats=stats,
+        )
 
     # shapes and dtypes as on one process; the target range is checked against the global V below
     _check_inputs(hidden, weight, torch.full_like(labels, ignore_index), bias, ignore_index)
@@ -216,15 +241,26 @@ def vocab_parallel_linear_cross_entropy(
     start, vocab = _shard_layout(weight.shape[0], vocab_start, hidden.device, process_group)
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= vocab))
     if bool(bad.any()):
-        raise ValueError(f"labels must lie in [0, {vocab}) or equal ignore_index={ignore_index}, "
-                         f"found {int(labels[bad][0])}")
+        raise ValueError(
+            f"labels must lie in [0, {vocab}) or equal ignore_index={ignore_index}, found {int(labels[bad][0])}"
+        )
 
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
     flat_labels = labels.reshape(-1)
     valid = flat_labels != ignore_index
     losses = _VocabParallelLinearCrossEntropy.apply(
-        flat_hidden, weight, bias, flat_labels, valid, start, float(z_loss), int(token_chunk_size),
-        int(chunk_size), filter_eps, stats, process_group,
+        flat_hidden,
+        weight,
+        bias,
+        flat_labels,
+        valid,
+        start,
+        float(z_loss),
+        int(token_chunk_size),
+        int(chunk_size),
+        filter_eps,
+        stats,
+        process_group,
     )
     if reduction == "none":
         return losses.view(labels.shape)

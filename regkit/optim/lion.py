@@ -21,7 +21,7 @@ Replicated in ``notebooks/lion_constrained.ipynb`` (slug registry: ``regkit.work
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -26,7 +26,7 @@ Replicated in ``notebooks/stablemax_grokking.ipynb`` (slug registry: ``regkit.wo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -45,8 +45,10 @@ def orthogonalize_(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         ValueError: ``weight`` and ``grad`` differ in shape or are not floating.
     """
     if weight.shape != grad.shape or not (weight.is_floating_point() and grad.is_floating_point()):
-        raise ValueError(f"weight and grad must be floating tensors of one shape, got {tuple(weight.shape)} "
-                         f"{weight.dtype} and {tuple(grad.shape)} {grad.dtype}")
+        raise ValueError(
+            f"weight and grad must be floating tensors of one shape, got {tuple(weight.shape)} "
+            f"{weight.dtype} and {tuple(grad.shape)} {grad.dtype}"
+        )
     dtype = torch.float64 if grad.dtype == torch.float64 else torch.float32
     w, g = weight.reshape(-1).to(dtype), grad.reshape(-1).to(dtype)
     w_norm2 = torch.dot(w, w)

@@ -33,8 +33,9 @@ def _check_pair(first: str, x, second: str, y) -> None:
     check_tensor(first, x, ndim=2, floating=True)
     check_tensor(second, y, ndim=2, floating=True)
     if x.shape != y.shape or x.shape[0] == 0:
-        raise ValueError(f"{first} and {second} must both have shape (n, d) with n >= 1, "
-                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"{first} and {second} must both have shape (n, d) with n >= 1, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
 
 
 def l2_uvp(mapped: torch.Tensor, optimal: torch.Tensor, target_variance) -> torch.Tensor:
@@ -87,8 +88,10 @@ def gaussian_moment_errors(mapped: torch.Tensor, mean: torch.Tensor, covariance:
     check_tensor("covariance", covariance, ndim=2, floating=True)
     d = mean.shape[0]
     if mapped.shape[1] != d or mapped.shape[0] < 2 or tuple(covariance.shape) != (d, d):
-        raise ValueError(f"need mapped (n >= 2, {d}), mean ({d},) and covariance ({d}, {d}); got "
-                         f"{tuple(mapped.shape)}, {tuple(mean.shape)}, {tuple(covariance.shape)}")
+        raise ValueError(
+            f"need mapped (n >= 2, {d}), mean ({d},) and covariance ({d}, {d}); got "
+            f"{tuple(mapped.shape)}, {tuple(mean.shape)}, {tuple(covariance.shape)}"
+        )
     mapped = mapped.to(mean.device)
     mean_error = float((mapped.mean(0) - mean).norm() / covariance.trace().sqrt())
     cov_error = float((torch.cov(mapped.T) - covariance).norm() / covariance.norm())

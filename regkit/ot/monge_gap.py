@@ -69,7 +69,8 @@ def monge_gap(
     check_tensor("mapped", mapped, ndim=2, floating=True)
     if source.shape != mapped.shape or source.shape[0] == 0:
         raise ValueError(
-            f"source and mapped must both have shape (n, d) with n >= 1, got {tuple(source.shape)} and {tuple(mapped.shape)}"
+            "source and mapped must both have shape (n, d) with n >= 1, "
+            f"got {tuple(source.shape)} and {tuple(mapped.shape)}"
         )
     if not callable(cost_fn):
         raise TypeError(f"cost_fn must be callable (x, y) -> cost, got {type(cost_fn).__name__}")
@@ -117,11 +118,13 @@ def fit_map(
     max_iter: int = 1000,
     callback: Callable[[int, dict], None] | None = None,
 ) -> tuple[ResidualMap, list[dict]]:
-    """Fit :math:`T_\\theta` by Adam on :math:`S_\\varepsilon(T\\sharp\\mu, \\nu) + \\lambda\\,\\hat{\\mathcal M}_\\mu(T)`.
+    """Fit :math:`T_\\theta` by Adam on
+    :math:`S_\\varepsilon(T\\sharp\\mu, \\nu) + \\lambda\\,\\hat{\\mathcal M}_\\mu(T)`.
 
     ``sample_source(n)`` / ``sample_target(n)`` draw fresh batches (use explicit generators
     inside them for reproducibility). ``tol``/``max_iter`` bound every Sinkhorn solve (the
-    potentials are detached, so a loose tolerance costs only a little bias). Returns the map and the per-step history of the fit
+    potentials are detached, so a loose tolerance costs only a little bias). Returns the map and the per-step
+    history of the fit
     term, the Monge gap and the total loss. ``lam = 0`` is the fit-only baseline.
     ``callback(step, record)``, if given, is called after every step with the step index
     (from 0) and that step's history record (e.g. to advance a progress bar).

@@ -224,7 +224,19 @@ def sinkhorn_newton_sparse(
         if converged and half:
             converged = _rounded_plan_error(f, g, a, b, cost, eps) < tol
     return SNSResult(
-        f, g, a, b, cost, eps, len(errors), converged, errors, times,
-        n_sinkhorn=n_sinkhorn, n_newton=len(errors) - n_sinkhorn, hessian_density=keep / (n * m),
-        cg_iterations=cg_iterations, step_sizes=step_sizes,
+        f,
+        g,
+        a,
+        b,
+        cost,
+        eps,
+        len(errors),
+        converged,
+        errors,
+        times,
+        n_sinkhorn=n_sinkhorn,
+        n_newton=len(errors) - n_sinkhorn,
+        hessian_density=keep / (n * m),
+        cg_iterations=cg_iterations,
+        step_sizes=step_sizes,
     )

@@ -126,14 +126,19 @@ def check_problem(a, b, cost, eps: float | None = None, *, atol: float | None = 
     for name, weights, shape in (("a", a, cost.shape[:-1]), ("b", b, cost.shape[:-2] + (m,))):
         check_tensor(name, weights, floating=True)
         if weights.shape != shape:
-            raise ValueError(f"{name} must have shape {tuple(shape)} to match cost {tuple(cost.shape)}, got {tuple(weights.shape)}")
+            raise ValueError(
+                f"{name} must have shape {tuple(shape)} to match cost {tuple(cost.shape)}, got {tuple(weights.shape)}"
+            )
         check_finite(name, weights)
         if bool((weights < 0).any()):
             raise ValueError(f"{name} must be non-negative, got a minimum of {float(weights.min())}")
         tolerance = atol if atol is not None else max(_sum_tolerance(weights.dtype), _sum_tolerance(cost.dtype))
         total = weights.to(work).sum(-1)
         if bool(((total - 1).abs() > tolerance).any()):
-            raise ValueError(f"{name} must sum to one along its last dimension, got sums in [{float(total.min())}, {float(total.max())}]")
+            raise ValueError(
+                f"{name} must sum to one along its last dimension, "
+                f"got sums in [{float(total.min())}, {float(total.max())}]"
+            )
     return a.to(work), b.to(work), cost
 
 

@@ -203,7 +203,11 @@ def _lbfgs_scipy(evaluate, params, errors, *, max_iter, tol, history_size):
     # L-BFGS-B's vector BLAS calls are tiny: a threaded BLAS only fights torch's threads for the cores
     with _threadpools().limit(limits=1, user_api="blas"):
         result = minimize(
-            negated, np.zeros(params.numel()), jac=True, method="L-BFGS-B", tol=tol,
+            negated,
+            np.zeros(params.numel()),
+            jac=True,
+            method="L-BFGS-B",
+            tol=tol,
             options={"maxiter": max_iter, "maxcor": history_size},
         )
     return torch.as_tensor(result.x, dtype=params.dtype, device=params.device), int(result.nit), bool(result.success)
@@ -212,8 +216,14 @@ def _lbfgs_scipy(evaluate, params, errors, *, max_iter, tol, history_size):
 def _lbfgs_torch(evaluate, params, errors, *, max_iter, tol, history_size):
     params = params.clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS(
-        [params], lr=1, max_iter=max_iter, max_eval=2 * max_iter, tolerance_grad=tol,
-        tolerance_change=1e-14, history_size=history_size, line_search_fn="strong_wolfe",
+        [params],
+        lr=1,
+        max_iter=max_iter,
+        max_eval=2 * max_iter,
+        tolerance_grad=tol,
+        tolerance_change=1e-14,
+        history_size=history_size,
+        line_search_fn="strong_wolfe",
     )
 
     def closure():
@@ -293,8 +303,12 @@ def sparsity_constrained_ot(
     lbfgs = _lbfgs_scipy if solver == "scipy" else _lbfgs_torch
     C_unit = C_kept / scale
     z, n_iter, converged = lbfgs(
-        lambda z: value_and_grad(z, a_kept, b_kept, C_unit, k, gamma / scale), params, errors,
-        max_iter=max_iter, tol=tol, history_size=history_size,
+        lambda z: value_and_grad(z, a_kept, b_kept, C_unit, k, gamma / scale),
+        params,
+        errors,
+        max_iter=max_iter,
+        tol=tol,
+        history_size=history_size,
     )
     z = z * scale
     with torch.no_grad():

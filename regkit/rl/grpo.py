@@ -117,7 +117,10 @@ def grpo_loss(
     log_ratio = torch.where(valid, logps_, 0.0) - torch.where(valid, old_, 0.0)
     adv = torch.where(valid, upcast_half(advantages).detach()[..., None], 0.0)
     # A >= 0: A min(rho, 1 + eps_high); A < 0: A max(rho, 1 - eps_low), bounded in log space
-    bounded = torch.where(adv >= 0, log_ratio.clamp(max=math.log1p(clip_high)),
-                          log_ratio.clamp(min=math.log1p(-clip_low) if clip_low < 1 else -math.inf))
+    bounded = torch.where(
+        adv >= 0,
+        log_ratio.clamp(max=math.log1p(clip_high)),
+        log_ratio.clamp(min=math.log1p(-clip_low) if clip_low < 1 else -math.inf),
+    )
     surrogate = torch.where(valid, adv * torch.exp(bounded), 0.0)
     return (-surrogate.sum() / valid.sum().clamp(min=1)).to(logps.dtype)

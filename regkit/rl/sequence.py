@@ -43,8 +43,10 @@ def token_logps(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     check_tensor("logits", logits, floating=True)
     tokens = as_labels("tokens", tokens)
     if logits.ndim < 1 or tuple(tokens.shape) != tuple(logits.shape[:-1]):
-        raise ValueError(f"tokens must have shape {tuple(logits.shape[:-1])} (logits without the vocabulary "
-                         f"dimension), got {tuple(tokens.shape)}")
+        raise ValueError(
+            f"tokens must have shape {tuple(logits.shape[:-1])} (logits without the vocabulary "
+            f"dimension), got {tuple(tokens.shape)}"
+        )
     check_range("tokens", tokens, 0, logits.shape[-1])
     logps = upcast_half(logits).log_softmax(-1).gather(-1, tokens[..., None]).squeeze(-1)
     return logps.to(logits.dtype)

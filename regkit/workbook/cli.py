@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--profile", default="full")
             p.add_argument("--workers", type=int, default=None, help="LocalCluster workers (default: the cores)")
-            p.add_argument("--scheduler", default=None, help=f"Dask scheduler address (default: ${tasks.SCHEDULER_ENV})")
+            p.add_argument(
+                "--scheduler", default=None, help=f"Dask scheduler address (default: ${tasks.SCHEDULER_ENV})"
+            )
         if name == "run":
             p.add_argument("--dest", type=Path, default=None, help="default: outputs/ (full) or scratch/<profile>/")
         if name == "stability":

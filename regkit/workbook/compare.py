@@ -1,7 +1,8 @@
 """Compare a fresh run with the committed reference run, claim by claim and figure by figure.
 
 For each slug present in both: each claim's verdict and evidence (reference → new), flagged
-when either changed, and the claims whose new verdict differs from the notebook's expectation, and a side-by-side sheet ``reference | new`` of every figure, written
+when either changed, and the claims whose new verdict differs from the notebook's expectation, and a
+side-by-side sheet ``reference | new`` of every figure, written
 to ``outputs/compare/<slug>/<figure>.png``; the table goes to ``outputs/compare/COMPARE.md``.
 """
 

@@ -56,17 +56,36 @@ def arm_errorbars(results, metrics, arms, *, by: str = "dataset", arm_col: str =
         for j, group in enumerate(groups):
             for i, arm in enumerate(arms):
                 values = results[(results[by] == group) & (results[arm_col] == arm)][metric]
-                ax.errorbar(j + (i - (len(arms) - 1) / 2) * width, values.mean(),
-                            yerr=values.std() if len(values) > 1 else 0, fmt="o", color=f"C{i}",
-                            label=arm if j == 0 else None, capsize=3)
-        ax.set(xticks=range(len(groups)), xticklabels=groups,
-               title=(titles or {}).get(metric, metric.replace("_", " ")))
+                ax.errorbar(
+                    j + (i - (len(arms) - 1) / 2) * width,
+                    values.mean(),
+                    yerr=values.std() if len(values) > 1 else 0,
+                    fmt="o",
+                    color=f"C{i}",
+                    label=arm if j == 0 else None,
+                    capsize=3,
+                )
+        ax.set(
+            xticks=range(len(groups)), xticklabels=groups, title=(titles or {}).get(metric, metric.replace("_", " "))
+        )
     axes[0, 0].legend(fontsize=8)
     return fig
 
 
-def line_grid(data, *, x: str, y: str, hue: str, rows, cols, title: str, ylabel: str, palette=None, ylim=None,
-              sharey: bool = False):
+def line_grid(
+    data,
+    *,
+    x: str,
+    y: str,
+    hue: str,
+    rows,
+    cols,
+    title: str,
+    ylabel: str,
+    palette=None,
+    ylim=None,
+    sharey: bool = False,
+):
     """A grid of seaborn line plots of ``y`` against ``x`` (one line per ``hue`` value: the mean over the
     rest of its rows, e.g. seeds, ± one standard deviation): one panel row per combination of the values
     of the columns ``rows`` and one panel column per combination of ``cols`` (each in order of first
@@ -98,7 +117,7 @@ def image_grid(images, titles, *, ncols: int, cmap: str = "gray"):
     for ax, image, title in zip(axes.flat, images, titles):
         ax.imshow(image, cmap=cmap)
         ax.set(title=title, xticks=[], yticks=[])
-    for ax in axes.flat[len(images):]:
+    for ax in axes.flat[len(images) :]:
         ax.axis("off")
     return fig
 
@@ -110,8 +129,9 @@ def annotated_heatmaps(panels, *, fontsize: float = 6):
     panels = list(panels)
     fig, axes = subplots(1, len(panels))
     for ax, (title, values, fmt, cmap) in zip(axes[0], panels):
-        sns.heatmap(values, annot=True, fmt=fmt, cmap=cmap, ax=ax, cbar=False, annot_kws={"size": fontsize},
-                    yticklabels=True)
+        sns.heatmap(
+            values, annot=True, fmt=fmt, cmap=cmap, ax=ax, cbar=False, annot_kws={"size": fontsize}, yticklabels=True
+        )
         ax.set(title=title, xlabel="", ylabel="")
         ax.tick_params(labelsize=fontsize)
     return fig

@@ -109,13 +109,17 @@ def measure_in_fresh_process(setup: str, *, repeats: int = 0, timeout: float | N
     spec = json.dumps({"setup": setup, "kwargs": kwargs, "repeats": repeats})
     try:
         child = subprocess.run(
-            [sys.executable, "-m", "regkit.workbook.measure", spec], capture_output=True, text=True, timeout=timeout, check=False
+            [sys.executable, "-m", "regkit.workbook.measure", spec],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     for line in child.stdout.splitlines():
         if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])
+            return json.loads(line[len(MARKER) :])
     reason = child.stderr.strip().splitlines()[-1:] or [f"exit status {child.returncode}"]
     return {"error": f"exit status {child.returncode}: {reason[0]}"}
 

@@ -113,8 +113,9 @@ def relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     r"""Relative Frobenius error :math:`\lVert a - b\rVert_F / \lVert b\rVert_F` of ``estimate`` against
     ``reference`` (same shape). Raises ``ValueError`` on a shape mismatch."""
     if estimate.shape != reference.shape:
-        raise ValueError(f"estimate and reference must have the same shape, got {tuple(estimate.shape)} and "
-                         f"{tuple(reference.shape)}")
+        raise ValueError(
+            f"estimate and reference must have the same shape, got {tuple(estimate.shape)} and {tuple(reference.shape)}"
+        )
     return float((estimate - reference).norm() / reference.norm())
 
 
@@ -133,5 +134,9 @@ def parameter_norm(model: torch.nn.Module) -> float:
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Bytes held by an optimizer's per-parameter state tensors (momentum, second moments), not counting
     scalar tensors such as step counters."""
-    return sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
-               if torch.is_tensor(t) and t.numel() > 1)
+    return sum(
+        t.numel() * t.element_size()
+        for s in optimizer.state.values()
+        for t in s.values()
+        if torch.is_tensor(t) and t.numel() > 1
+    )

@@ -14,8 +14,9 @@ from regkit.workbook.evidence import Evidence
 __all__ = ["paired_evidence", "paired_samples", "paired_table", "seeds_needed"]
 
 
-def paired_samples(results: pd.DataFrame, arm: str, other: str, metric: str, *, arm_col: str = "arm",
-                   seed_col: str = "seed", **where) -> tuple[list[float], list[float]]:
+def paired_samples(
+    results: pd.DataFrame, arm: str, other: str, metric: str, *, arm_col: str = "arm", seed_col: str = "seed", **where
+) -> tuple[list[float], list[float]]:
     """The ``metric`` of ``arm`` and of ``other``, one value per seed, aligned by seed (seed order), in
     the rows of ``results`` matching ``where`` (column=value). ``ValueError`` if the arms' seeds differ."""
     rows = results
@@ -30,9 +31,18 @@ def paired_samples(results: pd.DataFrame, arm: str, other: str, metric: str, *, 
     return a.tolist(), b.tolist()
 
 
-def paired_table(results: pd.DataFrame, arm: str, versus, metrics, *, by: str = "dataset",
-                 lower_is_better=("ece", "nll", "aurc"), confidence: float = 0.95, arm_col: str = "arm",
-                 seed_col: str = "seed") -> pd.DataFrame:
+def paired_table(
+    results: pd.DataFrame,
+    arm: str,
+    versus,
+    metrics,
+    *,
+    by: str = "dataset",
+    lower_is_better=("ece", "nll", "aurc"),
+    confidence: float = 0.95,
+    arm_col: str = "arm",
+    seed_col: str = "seed",
+) -> pd.DataFrame:
     """One row per (``by`` group, metric, other arm in ``versus``): the per-seed paired differences
     ``arm − other``: ``mean_difference``, its ``confidence`` paired t interval ``low``/``high`` and
     ``p`` value (:func:`scipy.stats.ttest_rel`; NaN with one seed), ``wins`` (seeds where ``arm`` is
@@ -44,8 +54,12 @@ def paired_table(results: pd.DataFrame, arm: str, versus, metrics, *, by: str = 
     for group in results[by].drop_duplicates():
         for metric in metrics:
             for other in versus:
-                a, b = (np.asarray(v, dtype=float) for v in paired_samples(
-                    results, arm, other, metric, arm_col=arm_col, seed_col=seed_col, **{by: group}))
+                a, b = (
+                    np.asarray(v, dtype=float)
+                    for v in paired_samples(
+                        results, arm, other, metric, arm_col=arm_col, seed_col=seed_col, **{by: group}
+                    )
+                )
                 diff = a - b
                 n, mean = len(diff), float(diff.mean())
                 low = high = p = math.nan
@@ -55,8 +69,19 @@ def paired_table(results: pd.DataFrame, arm: str, versus, metrics, *, by: str = 
                     low, high = mean - half, mean + half
                     p = float(stats.ttest_rel(a, b).pvalue)
                 better = diff < 0 if metric in lower_is_better else diff > 0
-                rows.append({by: group, "metric": metric, "versus": other, "mean_difference": mean, "low": low,
-                             "high": high, "p": p, "wins": int(better.sum()), "seeds": n})
+                rows.append(
+                    {
+                        by: group,
+                        "metric": metric,
+                        "versus": other,
+                        "mean_difference": mean,
+                        "low": low,
+                        "high": high,
+                        "p": p,
+                        "wins": int(better.sum()),
+                        "seeds": n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -70,9 +95,21 @@ def seeds_needed(share: float, n: int) -> int:
     return max(1, int(math.ceil(share * n)))
 
 
-def paired_evidence(results: pd.DataFrame, arm: str, versus, metric: str, *, label: str, threshold: float,
-                    direction: str, wins: float | None = None, wins_label: str | None = None, by: str = "dataset",
-                    arm_col: str = "arm", seed_col: str = "seed") -> list[Evidence]:
+def paired_evidence(
+    results: pd.DataFrame,
+    arm: str,
+    versus,
+    metric: str,
+    *,
+    label: str,
+    threshold: float,
+    direction: str,
+    wins: float | None = None,
+    wins_label: str | None = None,
+    by: str = "dataset",
+    arm_col: str = "arm",
+    seed_col: str = "seed",
+) -> list[Evidence]:
     """Claim evidence from a long results table (one row per group, arm and seed): for each ``by``
     group (in order of appearance) and each other arm in ``versus`` (a name or a list), the paired
     :meth:`Evidence.paired` ``arm − other`` of ``metric`` (:func:`paired_samples`) against
@@ -93,6 +130,7 @@ def paired_evidence(results: pd.DataFrame, arm: str, versus, metric: str, *, lab
             if wins is not None:
                 better = [float(x > y) if direction in (">", ">=") else float(x < y) for x, y in zip(a, b)]
                 need = seeds_needed(wins, len(a))
-                evidence.append(Evidence.mean(wins_label.format(**names), better, threshold=need / len(a),
-                                              direction=">="))
+                evidence.append(
+                    Evidence.mean(wins_label.format(**names), better, threshold=need / len(a), direction=">=")
+                )
     return evidence

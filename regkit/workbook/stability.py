@@ -81,8 +81,14 @@ def compare_blocks(slug: str, profile: str, reference: Record | None, blocks: di
                     "seed": block_seed(b),
                     "verdict": claim.verdict if claim else "missing",
                     "evidence": [
-                        {"label": e.label, "estimate": e.estimate, "low": e.low, "high": e.high, "n": e.n,
-                         "verdict": e.verdict}
+                        {
+                            "label": e.label,
+                            "estimate": e.estimate,
+                            "low": e.low,
+                            "high": e.high,
+                            "n": e.n,
+                            "verdict": e.verdict,
+                        }
                         for e in (claim.evidence if claim else ())
                     ],
                 }  # fmt: skip

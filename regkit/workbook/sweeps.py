@@ -54,8 +54,18 @@ def train_logged(
     model.eval()
     with torch.no_grad():
         snapshot(0)
-    train(model, optimizer, x, y, epochs=epochs, batch_size=batch_size or x.shape[0], loss_fn=loss_fn,
-          generator=generator, evaluate=snapshot, progress=False)
+    train(
+        model,
+        optimizer,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size or x.shape[0],
+        loss_fn=loss_fn,
+        generator=generator,
+        evaluate=snapshot,
+        progress=False,
+    )
     return rows
 
 
@@ -122,8 +132,9 @@ def run_jobs(fn: Callable[..., dict | list[dict]], jobs: Sequence[tuple], *, des
     return pd.DataFrame(rows)
 
 
-def per_seed(table: pd.DataFrame | pd.Series, key, seeds: Sequence[int], column: str | None = None,
-             scale: float = 1.0) -> list[float]:
+def per_seed(
+    table: pd.DataFrame | pd.Series, key, seeds: Sequence[int], column: str | None = None, scale: float = 1.0
+) -> list[float]:
     """The values for ``key`` (a leading index label or tuple of labels) in seed order, times ``scale``.
 
     ``table`` is indexed by ``(..., seed)`` with ``seed`` last; ``column`` picks a DataFrame's

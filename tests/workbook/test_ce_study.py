@@ -28,19 +28,24 @@ def test_skip_reasons():
 
 
 def test_ratios_skip_variants_that_did_not_run():
-    sweep = pd.DataFrame([
-        {"n": 1, "vocab": 2, "variant": "naive", "peak_extra_bytes": 100.0, "first_seconds": 2.0},
-        {"n": 1, "vocab": 2, "variant": "regkit", "peak_extra_bytes": 10.0, "first_seconds": 3.0},
-        {"n": 1, "vocab": 2, "variant": "torch", "peak_extra_bytes": float("nan"), "first_seconds": float("nan")},
-    ])
+    sweep = pd.DataFrame(
+        [
+            {"n": 1, "vocab": 2, "variant": "naive", "peak_extra_bytes": 100.0, "first_seconds": 2.0},
+            {"n": 1, "vocab": 2, "variant": "regkit", "peak_extra_bytes": 10.0, "first_seconds": 3.0},
+            {"n": 1, "vocab": 2, "variant": "torch", "peak_extra_bytes": float("nan"), "first_seconds": float("nan")},
+        ]
+    )
     table = ce_study.ratios(sweep)
     assert table.to_dict("records") == [{"n": 1, "vocab": 2, "versus": "naive", "memory_ratio": 0.1, "time_ratio": 1.5}]
 
 
 def test_memory_sweep_columns_and_skips(monkeypatch):
     calls = []
-    monkeypatch.setattr(ce_study, "measure_in_fresh_process", lambda setup, **kw: calls.append(kw) or
-                        {"peak_extra_bytes": 2.0**20, "first_seconds": 0.1})
+    monkeypatch.setattr(
+        ce_study,
+        "measure_in_fresh_process",
+        lambda setup, **kw: calls.append(kw) or {"peak_extra_bytes": 2.0**20, "first_seconds": 0.1},
+    )
     sweep = ce_study.memory_sweep([(4, 65536)], ("regkit", "torch"), dim=8, device=torch.device("cpu"), seed=3)
     assert calls == [{"variant": "regkit", "n": 4, "vocab": 65536, "dim": 8, "device": "cpu", "seed": 3}]
     assert sweep.peak_extra_mib.tolist()[0] == 1.0 and "skipped" in sweep.error.tolist()[1]
@@ -57,7 +62,8 @@ def test_filtering_table_exact_at_zero_threshold_and_skips_at_a_large_one():
     hidden = (10 * torch.randn(256, 8, generator=g)).requires_grad_()
     weight = torch.randn(1024, 8, generator=g).requires_grad_()
     labels = torch.randint(0, 1024, (256,), generator=g)
-    table = ce_study.filtering_table(hidden, weight, labels, {"0": 0.0, "big": 0.5}, chunk_size=128,
-                                     token_chunk_size=32).set_index("eps")
+    table = ce_study.filtering_table(
+        hidden, weight, labels, {"0": 0.0, "big": 0.5}, chunk_size=128, token_chunk_size=32
+    ).set_index("eps")
     assert table.loc["0", "skipped_fraction"] == 0 and table.loc["0", "rel_error_hidden"] == 0
     assert table.loc["big", "skipped_fraction"] > 0

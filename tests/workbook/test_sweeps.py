@@ -29,9 +29,18 @@ def test_train_logged_logs_before_training_every_k_epochs_and_the_last():
     x, y = _problem()
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
-    rows = train_logged(model, torch.optim.SGD(model.parameters(), lr=0.5), x, y, epochs=7, every=3,
-                        loss_fn=lambda z, t, index: F.cross_entropy(z, t), generator=torch.Generator().manual_seed(0),
-                        log=lambda: {"acc": wb.accuracy(model(x), y), "grad": torch.is_grad_enabled()}, arm="a")
+    rows = train_logged(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.5),
+        x,
+        y,
+        epochs=7,
+        every=3,
+        loss_fn=lambda z, t, index: F.cross_entropy(z, t),
+        generator=torch.Generator().manual_seed(0),
+        log=lambda: {"acc": wb.accuracy(model(x), y), "grad": torch.is_grad_enabled()},
+        arm="a",
+    )
     assert [r["epoch"] for r in rows] == [0, 3, 6, 7]
     assert all(r["arm"] == "a" and not r["grad"] for r in rows)
     assert rows[-1]["acc"] > rows[0]["acc"]
@@ -43,8 +52,16 @@ def test_train_logged_full_batch_equals_hand_written_full_batch_loop():
     a = torch.nn.Linear(3, 2)
     b = torch.nn.Linear(3, 2)
     b.load_state_dict(a.state_dict())
-    train_logged(a, torch.optim.SGD(a.parameters(), lr=0.1), x, y, epochs=5, log=dict,
-                 loss_fn=lambda z, t, index: F.cross_entropy(z, t), generator=torch.Generator().manual_seed(0))
+    train_logged(
+        a,
+        torch.optim.SGD(a.parameters(), lr=0.1),
+        x,
+        y,
+        epochs=5,
+        log=dict,
+        loss_fn=lambda z, t, index: F.cross_entropy(z, t),
+        generator=torch.Generator().manual_seed(0),
+    )
     opt = torch.optim.SGD(b.parameters(), lr=0.1)
     for _ in range(5):
         opt.zero_grad()
@@ -58,8 +75,17 @@ def test_train_logged_rejects_bad_every():
     x, y = _problem()
     model = torch.nn.Linear(3, 2)
     with pytest.raises(ValueError, match="every"):
-        train_logged(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=1, every=0, log=dict,
-                     loss_fn=lambda z, t, i: F.cross_entropy(z, t), generator=torch.Generator())
+        train_logged(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            x,
+            y,
+            epochs=1,
+            every=0,
+            log=dict,
+            loss_fn=lambda z, t, i: F.cross_entropy(z, t),
+            generator=torch.Generator(),
+        )
 
 
 def test_fit_steps_matches_a_hand_written_loop():
@@ -90,9 +116,10 @@ def test_back_to_back_timings_alternate_and_time_every_step():
 
 
 def test_run_jobs_and_per_seed():
-    frame = run_jobs(lambda arm, s: [{"arm": arm, "seed": s, "v": 10 * s}] if arm == "x" else {"arm": arm, "seed": s,
-                                                                                               "v": -s},
-                     [("x", 2), ("x", 1), ("y", 1)])
+    frame = run_jobs(
+        lambda arm, s: [{"arm": arm, "seed": s, "v": 10 * s}] if arm == "x" else {"arm": arm, "seed": s, "v": -s},
+        [("x", 2), ("x", 1), ("y", 1)],
+    )
     assert frame.arm.tolist() == ["x", "x", "y"]
     table = frame.set_index(["arm", "seed"]).sort_index()
     assert per_seed(table, "x", [2, 1], "v") == [20, 10]
@@ -127,7 +154,10 @@ def test_collapsed_fraction_counts_losses_rounded_to_zero():
 def test_optimizer_state_bytes_lion_half_of_adamw():
     model = torch.nn.Linear(10, 5, bias=False)
     states = {}
-    for name, opt in {"lion": Lion(model.parameters(), lr=1e-3), "adamw": torch.optim.AdamW(model.parameters())}.items():
+    for name, opt in {
+        "lion": Lion(model.parameters(), lr=1e-3),
+        "adamw": torch.optim.AdamW(model.parameters()),
+    }.items():
         model(torch.randn(2, 10)).sum().backward()
         opt.step()
         states[name] = wb.optimizer_state_bytes(opt)
@@ -139,9 +169,14 @@ def test_box_least_squares_descent_reaches_the_scipy_box_solution():
     assert box_lsq.unconstrained_sup_norm(A, b) > 1.0
     x_box = box_lsq.box_solution(A, b, 1.0)
     # independent reference: L-BFGS-B on the same box
-    ref = minimize(lambda x: 0.5 * np.sum((A.numpy() @ x - b.numpy()) ** 2), np.zeros(5), method="L-BFGS-B",
-                   jac=lambda x: A.numpy().T @ (A.numpy() @ x - b.numpy()), bounds=[(-1, 1)] * 5,
-                   options={"ftol": 1e-15, "gtol": 1e-12})
+    ref = minimize(
+        lambda x: 0.5 * np.sum((A.numpy() @ x - b.numpy()) ** 2),
+        np.zeros(5),
+        method="L-BFGS-B",
+        jac=lambda x: A.numpy().T @ (A.numpy() @ x - b.numpy()),
+        bounds=[(-1, 1)] * 5,
+        options={"ftol": 1e-15, "gtol": 1e-12},
+    )
     np.testing.assert_allclose(x_box.numpy(), ref.x, atol=1e-5)
     x, trace = box_lsq.descend(A, b, lambda p: Lion(p, lr=20 / 3000, weight_decay=1.0), 3000, trace_every=1000)
     assert [t["step"] for t in trace] == [0, 1000, 2000, 2999]
@@ -156,6 +191,8 @@ def test_ambiguous_clusters_oracle_and_calibration():
     assert ambiguous_clusters.oracle_accuracy(means, data) == 1.0  # no noise: the nearest mean is the class
     sigma = ambiguous_clusters.calibrate_noise(5, 0, grid=[0.01, 1.0, 100.0], dim=20, n_train=10, n_test=400)
     assert sigma == 1.0 or sigma == 100.0
-    accs = {s: ambiguous_clusters.oracle_accuracy(*ambiguous_clusters.problem(5, s, 0, dim=20, n_train=10, n_test=400))
-            for s in (0.01, 1.0, 100.0)}
+    accs = {
+        s: ambiguous_clusters.oracle_accuracy(*ambiguous_clusters.problem(5, s, 0, dim=20, n_train=10, n_test=400))
+        for s in (0.01, 1.0, 100.0)
+    }
     assert sigma == min(accs, key=lambda s: abs(accs[s] - 0.5))

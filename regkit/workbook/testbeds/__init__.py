@@ -5,7 +5,8 @@ the workbook's plumbing (session, ledger, runner, report):
   (digits and MNIST-1D, label noise, MLP and small CNNs, metrics) of ``cutmix``, ``elr``, ``ldr_losses``, ``ps_kd``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
 - :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
-- :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep, TinyLM);
+- :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,
+  TinyLM);
 - :mod:`~regkit.workbook.testbeds.box_lsq`: the box-constrained least-squares problem of ``lion_constrained``;
 - :mod:`~regkit.workbook.testbeds.ambiguous_clusters`: the ambiguous-cluster classification task of ``pass_at_n_loss``;
 - :mod:`~regkit.workbook.testbeds.ot_problems`: Gaussian transport problems with a closed-form map, point clouds and

@@ -18,8 +18,9 @@ from regkit.data import Dataset, gaussian_clusters
 __all__ = ["calibrate_noise", "oracle_accuracy", "problem"]
 
 
-def problem(classes: int, noise: float, seed: int, *, dim: int = 300, n_train: int = 600,
-            n_test: int = 2000) -> tuple[torch.Tensor, Dataset]:
+def problem(
+    classes: int, noise: float, seed: int, *, dim: int = 300, n_train: int = 600, n_test: int = 2000
+) -> tuple[torch.Tensor, Dataset]:
     """The class means ``(classes, dim)`` and a dataset drawn around them, both from ``seed``."""
     g = torch.Generator().manual_seed(seed)
     means = torch.randn(classes, dim, generator=g) / dim**0.5
@@ -31,8 +32,9 @@ def oracle_accuracy(means: torch.Tensor, data: Dataset) -> float:
     return float((torch.cdist(data.x_test, means).argmin(1) == data.y_test).float().mean())
 
 
-def calibrate_noise(classes: int, seed: int, *, target: float = 0.5,
-                    grid: Sequence[float] = tuple(np.geomspace(0.5, 50.0, 41)), **sizes) -> float:
+def calibrate_noise(
+    classes: int, seed: int, *, target: float = 0.5, grid: Sequence[float] = tuple(np.geomspace(0.5, 50.0, 41)), **sizes
+) -> float:
     """The ``σ`` of ``grid`` whose oracle accuracy on ``problem(classes, σ, seed, **sizes)`` is closest to
     ``target`` (the first such on a tie)."""
     grid = np.asarray(grid, dtype=float)

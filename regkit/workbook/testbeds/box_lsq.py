@@ -41,8 +41,12 @@ def box_solution(A: torch.Tensor, b: torch.Tensor, bound: float) -> torch.Tensor
 
 
 def descend(
-    A: torch.Tensor, b: torch.Tensor, make_optimizer: Callable[[list], torch.optim.Optimizer], steps: int,
-    *, trace_every: int = 100,
+    A: torch.Tensor,
+    b: torch.Tensor,
+    make_optimizer: Callable[[list], torch.optim.Optimizer],
+    steps: int,
+    *,
+    trace_every: int = 100,
 ) -> tuple[torch.Tensor, list[dict]]:
     """``steps`` full-batch steps from ``x = 0`` with the learning rate decaying linearly to 0.
 
@@ -67,6 +71,10 @@ def descend(
 def compare(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, x_box: torch.Tensor) -> dict:
     """An iterate against the box solution: its ∞-norm, ∞-distance to ``x_box``, both objectives
     and the relative objective gap ``f(x) / f(x_box) − 1``."""
-    row = {"sup_norm": float(x.abs().max()), "distance_to_box_solution": float((x - x_box).abs().max()),
-           "objective": objective(A, b, x), "box_objective": objective(A, b, x_box)}
+    row = {
+        "sup_norm": float(x.abs().max()),
+        "distance_to_box_solution": float((x - x_box).abs().max()),
+        "objective": objective(A, b, x),
+        "box_objective": objective(A, b, x_box),
+    }
     return {**row, "objective_gap": row["objective"] / row["box_objective"] - 1}

@@ -37,8 +37,13 @@ def gradient_agreement(variants, hidden: torch.Tensor, weight: torch.Tensor, lab
         loss.backward()
         result = {"loss": loss.detach(), "hidden": hidden.grad.clone(), "weight": weight.grad.clone()}
         reference = reference or result
-        rows.append({"variant": variant, "loss": float(loss.detach()),
-                     **{f"rel_error_{k}": relative_error(result[k], reference[k]) for k in result}})
+        rows.append(
+            {
+                "variant": variant,
+                "loss": float(loss.detach()),
+                **{f"rel_error_{k}": relative_error(result[k], reference[k]) for k in result},
+            }
+        )
     return pd.DataFrame(rows).set_index("variant")
 
 
@@ -75,8 +80,17 @@ def memory_sweep(sizes, variants, *, dim: int, device: torch.device, seed: int) 
             if reason:
                 row["error"] = reason
             else:
-                row.update(measure_in_fresh_process("regkit.workbook.testbeds.linear_ce:setup", variant=variant, n=n, vocab=vocab,
-                                            dim=dim, device=str(device), seed=seed))
+                row.update(
+                    measure_in_fresh_process(
+                        "regkit.workbook.testbeds.linear_ce:setup",
+                        variant=variant,
+                        n=n,
+                        vocab=vocab,
+                        dim=dim,
+                        device=str(device),
+                        seed=seed,
+                    )
+                )
             rows.append(row)
     sweep = pd.DataFrame(rows)
     sweep["peak_extra_mib"] = sweep["peak_extra_bytes"] / MIB
@@ -92,9 +106,15 @@ def ratios(sweep: pd.DataFrame, ours: str = "regkit", others=("naive", "torch"))
         by = part.set_index("variant")
         for other in others:
             if np.isfinite(by.loc[other, "peak_extra_bytes"]):
-                rows.append({"n": n, "vocab": vocab, "versus": other,
-                             "memory_ratio": by.loc[ours, "peak_extra_bytes"] / by.loc[other, "peak_extra_bytes"],
-                             "time_ratio": by.loc[ours, "first_seconds"] / by.loc[other, "first_seconds"]})
+                rows.append(
+                    {
+                        "n": n,
+                        "vocab": vocab,
+                        "versus": other,
+                        "memory_ratio": by.loc[ours, "peak_extra_bytes"] / by.loc[other, "peak_extra_bytes"],
+                        "time_ratio": by.loc[ours, "first_seconds"] / by.loc[other, "first_seconds"],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -113,21 +133,40 @@ class TinyLM(nn.Module):
         return e + self.mlp(e)
 
 
-def filtering_table(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, thresholds: dict,
-                    *, chunk_size: int = 512, token_chunk_size: int = 128) -> pd.DataFrame:
+def filtering_table(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    thresholds: dict,
+    *,
+    chunk_size: int = 512,
+    token_chunk_size: int = 128,
+) -> pd.DataFrame:
     """Per threshold ``{label: eps}``: the share of tiles the backward pass skipped and the relative
     errors of ∇hidden and ∇weight against the unfiltered gradients (``hidden``, ``weight`` require grad)."""
 
     def gradients(filter_eps, stats=None):
-        loss = linear_cross_entropy(hidden, weight, labels, chunk_size=chunk_size, token_chunk_size=token_chunk_size,
-                                    filter_eps=filter_eps, stats=stats)
+        loss = linear_cross_entropy(
+            hidden,
+            weight,
+            labels,
+            chunk_size=chunk_size,
+            token_chunk_size=token_chunk_size,
+            filter_eps=filter_eps,
+            stats=stats,
+        )
         return torch.autograd.grad(loss, [hidden, weight])
 
     exact, rows = gradients(None), []
     for label, eps in thresholds.items():
         stats = LinearCrossEntropyStats()
         filtered = gradients(eps, stats)
-        rows.append({"eps": label, "skipped_fraction": stats.skipped_fraction,
-                     "rel_error_hidden": relative_error(filtered[0], exact[0]),
-                     "rel_error_weight": relative_error(filtered[1], exact[1])})
+        rows.append(
+            {
+                "eps": label,
+                "skipped_fraction": stats.skipped_fraction,
+                "rel_error_hidden": relative_error(filtered[0], exact[0]),
+                "rel_error_weight": relative_error(filtered[1], exact[1]),
+            }
+        )
     return pd.DataFrame(rows)

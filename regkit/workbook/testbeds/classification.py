@@ -102,13 +102,28 @@ def _model(name: str, kind: str) -> nn.Module:
         return mlp(64 if name == "digits" else 40, 256, 256, 10)
     if name == "digits":
         return nn.Sequential(
-            _Reshape(1, 8, 8), nn.Upsample(scale_factor=2, mode="bilinear"),
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 4 * 4, 10))
+            _Reshape(1, 8, 8),
+            nn.Upsample(scale_factor=2, mode="bilinear"),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, 10),
+        )
     return nn.Sequential(
-        _Reshape(1, 40), nn.Conv1d(1, 32, 5, padding=2), nn.ReLU(),
-        nn.Conv1d(32, 32, 3, padding=1, stride=2), nn.ReLU(),
-        nn.Conv1d(32, 32, 3, padding=1, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(32 * 10, 10))
+        _Reshape(1, 40),
+        nn.Conv1d(1, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(32, 32, 3, padding=1, stride=2),
+        nn.ReLU(),
+        nn.Conv1d(32, 32, 3, padding=1, stride=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * 10, 10),
+    )
 
 
 def image_shape(name: str) -> tuple[int, ...]:
@@ -163,9 +178,17 @@ def noisy_label_summary(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         curve = curve.sort_values("epoch", kind="stable")
         peak = curve.loc[curve.test_accuracy.idxmax()]
         last = curve.loc[curve.epoch.idxmax()]
-        rows.append({**dict(zip(keys, key)), "peak_accuracy": peak.test_accuracy, "peak_epoch": int(peak.epoch),
-                     "final_accuracy": last.test_accuracy, "final_memorized": last.noisy, "final_true": last.true,
-                     "best_true": curve.true.max()})
+        rows.append(
+            {
+                **dict(zip(keys, key)),
+                "peak_accuracy": peak.test_accuracy,
+                "peak_epoch": int(peak.epoch),
+                "final_accuracy": last.test_accuracy,
+                "final_memorized": last.noisy,
+                "final_true": last.true,
+                "best_true": curve.true.max(),
+            }
+        )
     return pd.DataFrame(rows).set_index(keys).sort_index()
 
 
@@ -186,8 +209,19 @@ def train_classifier(
     through the workbook's one loop :func:`regkit.workbook.training.train` (``loss_fn`` / ``batch_loss`` /
     ``evaluate`` as there; no progress bar). Returns its history."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
-    return train(model, optimizer, data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                 generator=generator, loss_fn=loss_fn, batch_loss=batch_loss, evaluate=evaluate, progress=False)
+    return train(
+        model,
+        optimizer,
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        generator=generator,
+        loss_fn=loss_fn,
+        batch_loss=batch_loss,
+        evaluate=evaluate,
+        progress=False,
+    )
 
 
 @torch.no_grad()
@@ -196,5 +230,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
     model.eval()
     logits = model(x).float()
     probs = logits.softmax(1)
-    return {"accuracy": accuracy(logits, y), "nll": nll(logits, y), "ece": expected_calibration_error(probs, y),
-            "aurc": aurc(probs, y)}
+    return {
+        "accuracy": accuracy(logits, y),
+        "nll": nll(logits, y),
+        "ece": expected_calibration_error(probs, y),
+        "aurc": aurc(probs, y),
+    }

@@ -1,4 +1,4 @@
-"""Testbed of ``cut_cross_entropy``: the cross-entropy implementations compared in ``cut_cross_entropy`` and ``make bench``.
+"""Testbed of ``cut_cross_entropy``: the cross-entropy implementations it and ``make bench`` compare.
 
 ``setup(variant, n, vocab, dim, ...)`` builds one problem without large temporaries and
 returns a step that runs the forward and backward pass of one variant; it is meant for

@@ -119,8 +119,16 @@ def routing_problem(seed: int, cluster_sizes=ROUTING_CLUSTER_SIZES) -> RoutingPr
     generator = torch.Generator().manual_seed(seed + 1000)
     experts = len(cluster_sizes)
     centres = 3.0 * torch.randn(experts, 2, generator=generator, dtype=torch.float64)
-    tokens = torch.cat([centres[e] + torch.randn(int(size), 2, generator=generator, dtype=torch.float64)
-                        for e, size in enumerate(cluster_sizes)])
-    return RoutingProblem(tokens, centres, _scaled_cost(tokens, centres),
-                          torch.full((len(tokens),), 1 / len(tokens), dtype=torch.float64),
-                          torch.full((experts,), 1 / experts, dtype=torch.float64))
+    tokens = torch.cat(
+        [
+            centres[e] + torch.randn(int(size), 2, generator=generator, dtype=torch.float64)
+            for e, size in enumerate(cluster_sizes)
+        ]
+    )
+    return RoutingProblem(
+        tokens,
+        centres,
+        _scaled_cost(tokens, centres),
+        torch.full((len(tokens),), 1 / len(tokens), dtype=torch.float64),
+        torch.full((experts,), 1 / experts, dtype=torch.float64),
+    )

@@ -41,8 +41,10 @@ class AutoregressivePolicy(nn.Module):
 
     def forward(self, prompts: Tensor, previous: Tensor, positions: Tensor) -> Tensor:
         """Next-token logits (..., V) from prompt ids, previous-token ids and positions (all (...,))."""
-        features = torch.cat([F.one_hot(prompts, self.prompts), F.one_hot(previous, self.vocab + 1),
-                              F.one_hot(positions, self.length)], -1)
+        features = torch.cat(
+            [F.one_hot(prompts, self.prompts), F.one_hot(previous, self.vocab + 1), F.one_hot(positions, self.length)],
+            -1,
+        )
         return self.net(features.float())
 
     def sequence_logits(self, prompts: Tensor, responses: Tensor) -> Tensor:
