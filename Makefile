@@ -21,7 +21,7 @@ SCHEDULER ?=
 BLOCKS    ?= 3
 DFLAGS  := $(if $(WORKERS),--workers $(WORKERS),) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
-.PHONY: help install reproduce quick test lint lab report compare bench stability gpu-check clean
+.PHONY: help install reproduce quick test lint screenshot lab report compare bench stability gpu-check clean
 
 help:
 	@echo "make reproduce [NB=slug] [PARAMS='k=v ...']  run notebooks (full profile) into outputs/, then the report"
@@ -30,6 +30,7 @@ help:
 	@echo "make quick [NB=slug]                          every notebook in the quick profile (scratch/quick/)"
 	@echo "make lab                                     JupyterLab on notebooks/"
 	@echo "make report                                  outputs/REPORT.md, outputs/index.html, README table"
+	@echo "make screenshot                              outputs/index.png: the report page in headless chromium"
 	@echo "make compare [NB=slug] [PROFILE=full]         fresh run vs the committed reference (outputs/compare/)"
 	@echo "make bench                                   benchmarks into outputs/benchmarks/"
 	@echo "make stability [NB=slug] [BLOCKS=3] [PROFILE=full]  rerun on held-out seed blocks; stability.json"
@@ -75,6 +76,13 @@ lab: install
 
 report: install
 	$(WB) report
+
+# The report page in a real headless browser (Debian: apt-get install chromium): outputs/index.png.
+CHROMIUM ?= chromium
+screenshot:
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+		--disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --hide-scrollbars \
+		--window-size=1280,1400 --screenshot=outputs/index.png "file://$(CURDIR)/outputs/index.html"
 
 compare: install
 	$(WB) check $(SELECTED) $(PFLAGS)
