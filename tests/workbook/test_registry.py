@@ -8,7 +8,7 @@ import pytest
 
 from regkit.workbook.registry import METHODS, method
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_every_notebook_is_registered():
