@@ -4,7 +4,7 @@ The slug (from the catalogue) is the index of the workbook: ``notebooks/<slug>.i
 the paper, ``outputs/<slug>/`` holds its reference run, and :data:`METHODS` names the paper (title,
 year, arXiv id, the seed pages it comes from), the regkit modules that implement it and the test
 files that check them. :func:`regkit.workbook.start` reads the paper from here, the report links
-the code and tests, and ``tests/test_registry.py`` checks that every path exists and that every
+the code and tests, and ``tests/workbook/test_registry.py`` checks that every path exists and that every
 notebook is registered.
 """
 
@@ -60,65 +60,68 @@ METHODS: dict[str, Method] = {
             "aepo_entropy_control",
             "Arbitrary Entropy Policy Optimization: Entropy Is Controllable in Reinforcement Fine-tuning",
             2025, "2510.08141", [_S0], ["regkit/rl/aepo.py", "regkit/rl/grpo.py", "regkit/rl/sequence.py"],
-            ["tests/test_rl_and_lion.py", "tests/test_rl_sequence.py"],
+            ["tests/rl/test_aepo.py", "tests/rl/test_grpo.py", "tests/rl/test_sequence.py"],
         ),
         _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
-            [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/test_linear_cross_entropy.py"],
+            [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/losses/test_linear_cross_entropy.py"],
         ),
         _method(
             "cutmix",
             "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features",
-            2019, "1905.04899", [_S4], ["regkit/regularizers/mixing.py"], ["tests/test_regularizers.py"],
+            2019, "1905.04899", [_S4], ["regkit/regularizers/mixing.py"], ["tests/regularizers/test_mixing.py"],
         ),
         _method(
             "elr", "Early-Learning Regularization Prevents Memorization of Noisy Labels", 2020, "2007.00151",
-            [_S0, _S3, _S4], ["regkit/losses/elr.py"], ["tests/test_elr.py"],
+            [_S0, _S3, _S4], ["regkit/losses/elr.py"], ["tests/losses/test_elr.py"],
         ),
         _method(
             "f_dpo",
             "Beyond Reverse KL: Generalizing Direct Preference Optimization with Diverse Divergence Constraints",
             2024, "2309.16240", [_S1], ["regkit/divergences/f_divergence.py", "regkit/divergences/f_dpo.py"],
-            ["tests/test_divergences.py"],
+            ["tests/divergences/test_f_divergence.py", "tests/divergences/test_f_dpo.py"],
         ),
         _method(
             "ldr_losses",
             "Label Distributionally Robust Losses for Multi-class Classification: Consistency, Robustness and "
             "Adaptivity",
             2023, "2112.14869", [_S1, _S2], ["regkit/losses/ldr.py", "regkit/losses/robust.py"],
-            ["tests/test_robust_losses.py"],
+            ["tests/losses/test_ldr.py", "tests/losses/test_robust.py"],
         ),
         _method(
             "lion_constrained", "Lion Secretly Solves Constrained Optimization: As Lyapunov Predicts", 2024,
-            "2310.05898", [_S1, _S4], ["regkit/optim/lion.py"], ["tests/test_rl_and_lion.py"],
+            "2310.05898", [_S1, _S4], ["regkit/optim/lion.py"], ["tests/optim/test_lion.py"],
         ),
         _method(
             "monge_gap", "The Monge Gap: A Regularizer to Learn All Transport Maps", 2023, "2302.04953",
             [_S0, _S1, _S3], ["regkit/ot/monge_gap.py", "regkit/ot/exact.py", "regkit/ot/metrics.py"],
-            ["tests/test_ot_solvers.py", "tests/test_ot_metrics_and_results.py"],
+            ["tests/ot/test_monge_gap.py", "tests/ot/test_exact.py", "tests/ot/test_metrics.py",
+             "tests/ot/test_results.py"],
         ),
         _method(
             "pass_at_n_loss",
             "Rethinking Fine-Tuning when Scaling Test-Time Compute: Limiting Confidence Improves Mathematical "
             "Reasoning",
-            2025, "2502.07154", [_S2], ["regkit/losses/pass_at_n.py"], ["tests/test_grokking_and_coverage.py"],
+            2025, "2502.07154", [_S2], ["regkit/losses/pass_at_n.py"], ["tests/losses/test_pass_at_n.py"],
         ),
         _method(
             "ps_kd", "Self-Knowledge Distillation with Progressive Refinement of Targets", 2021, "2006.12000",
-            [_S0, _S3, _S4], ["regkit/regularizers/self_distillation.py"], ["tests/test_regularizers.py"],
+            [_S0, _S3, _S4], ["regkit/regularizers/self_distillation.py"],
+            ["tests/regularizers/test_self_distillation.py"],
         ),
         _method(
             "sinkhorn_newton_sparse", "Accelerating Sinkhorn Algorithm with Sparse Newton Iterations", 2024,
             "2401.12253", [_S3], ["regkit/ot/newton.py", "regkit/ot/sinkhorn.py"],
-            ["tests/test_ot_solvers.py", "tests/test_ot_sinkhorn.py"],
+            ["tests/ot/test_newton.py", "tests/ot/test_sinkhorn.py"],
         ),
         _method(
             "sparsity_constrained_ot", "Sparsity-Constrained Optimal Transport", 2023, "2209.15466",
-            [_S0, _S3, _S4], ["regkit/ot/sparse.py"], ["tests/test_ot_solvers.py"],
+            [_S0, _S3, _S4], ["regkit/ot/sparse.py"], ["tests/ot/test_sparse.py"],
         ),
         _method(
             "stablemax_grokking", "Grokking at the Edge of Numerical Stability", 2025, "2501.04697", [_S4],
-            ["regkit/losses/stablemax.py", "regkit/optim/orthograd.py"], ["tests/test_grokking_and_coverage.py"],
+            ["regkit/losses/stablemax.py", "regkit/optim/orthograd.py"],
+            ["tests/losses/test_stablemax.py", "tests/optim/test_orthograd.py"],
         ),
     )
 }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Shared inventory for the tests/test_robustness_*.py modules (issue 12): every public
+"""Shared inventory for the tests/robustness/test_*.py modules (issue 12): every public
 non-OT function that takes logits and labels, with a call that fixes its other arguments."""
 
 from __future__ import annotations

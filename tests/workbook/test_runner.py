@@ -5,28 +5,11 @@ import subprocess
 
 import nbformat
 import pytest
+from _toy_notebooks import BAD, GOOD, make_notebook
 
 from regkit.workbook import runner
 from regkit.workbook.claims import load_record
 from regkit.workbook.cli import main
-
-PARAMS = 'profile = "full"\nseed = 0\ndevice = "auto"\noutput_dir = ""\nvalue = 1\n'
-GOOD = """
-import json, pathlib
-out = pathlib.Path(output_dir)
-(out / "claims.json").write_text(json.dumps({"value": value, "profile": profile}))
-(out / "figure.png").write_bytes(b"png")
-"""
-BAD = 'raise RuntimeError("the claim did not reproduce")'
-
-
-def make_notebook(path, body):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(PARAMS)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
 
 
 @pytest.fixture

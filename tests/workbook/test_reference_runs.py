@@ -8,7 +8,7 @@ import pytest
 from regkit.workbook.claims import load_record
 from regkit.workbook.evidence import combine
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 RECORDS = sorted((ROOT / "outputs").glob("*/claims.json"))
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 

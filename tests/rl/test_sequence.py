@@ -1,11 +1,11 @@
-"""Sequence log-probabilities and the AEPO objective against hand computations."""
+"""Token and sequence log-probabilities against an explicit softmax."""
 
 import math
 
 import pytest
 import torch
 
-from regkit.rl import aepo_loss, grpo_loss, reinforce_loss, sequence_logps, token_logps
+from regkit.rl import sequence_logps, token_logps
 
 
 def test_token_logps_against_an_explicit_softmax():
@@ -58,22 +58,3 @@ def test_token_logps_half_precision_and_gradient():
 def test_token_logps_rejects_bad_tokens(tokens):
     with pytest.raises(ValueError, match="tokens"):
         token_logps(torch.randn(1, 2, 5), tokens)
-
-
-def test_aepo_loss_is_grpo_plus_alpha_reinforce():
-    torch.manual_seed(3)
-    logps = torch.randn(2, 3, 4, dtype=torch.float64)
-    mask = torch.ones(2, 3, 4, dtype=torch.bool)
-    advantages = torch.randn(2, 3, dtype=torch.float64)
-    reg_logps = torch.randn(2, 3, 4, dtype=torch.float64)
-    rewards = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    got = aepo_loss(logps, logps, advantages, mask, reg_logps, rewards, mask, alpha=0.5)
-    # at ratio 1 the GRPO surrogate is -mean_t A_i; the REINFORCE term is -mean_t R_i log π
-    grpo = -float(advantages[..., None].expand(2, 3, 4).mean())
-    reinforce = -float((rewards[..., None] * reg_logps).mean())
-    assert float(got) == pytest.approx(grpo + 0.5 * reinforce, abs=1e-12)
-    assert float(got) == pytest.approx(
-        float(grpo_loss(logps, logps, advantages, mask) + 0.5 * reinforce_loss(reg_logps, rewards, mask)), abs=1e-12
-    )
-    with pytest.raises(ValueError, match="alpha"):
-        aepo_loss(logps, logps, advantages, mask, reg_logps, rewards, mask, alpha=-1.0)

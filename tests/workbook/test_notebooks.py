@@ -8,7 +8,7 @@ import pytest
 
 from regkit.workbook.runner import RUNNER_PARAMETERS, notebook_parameters
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -1,13 +1,9 @@
-"""Synthetic tasks, the pass@k metric and the fresh-process memory measurement."""
-
-import math
+"""Synthetic data: modular addition, Gaussian clusters, the Zipf bigram corpus."""
 
 import pytest
 import torch
 
 from regkit.data import gaussian_clusters, modular_addition, zipf_bigram_corpus
-from regkit.workbook import pass_at_k
-from regkit.workbook.measure import measure_in_fresh_process
 
 
 def test_modular_addition_labels_and_split():
@@ -36,31 +32,6 @@ def test_zipf_bigram_follows_the_rule_and_the_law():
     counts = torch.bincount(ranks, minlength=vocab).double()
     law = torch.arange(1, vocab + 1, dtype=torch.float64) ** -1.1
     assert float((counts / counts.sum() - law / law.sum()).abs().max()) < 0.01
-
-
-def test_pass_at_k_closed_form():
-    logits = torch.log(torch.tensor([[0.5, 0.5], [0.1, 0.9]]))
-    result = pass_at_k(logits, torch.tensor([0, 0]), [1, 2, 10])
-    for k, value in result.items():
-        assert math.isclose(value, ((1 - 0.5**k) + (1 - 0.9**k)) / 2, rel_tol=1e-7)  # float32 logits
-
-
-def test_fresh_process_measurement_sees_the_peak_of_a_large_temporary():
-    result = measure_in_fresh_process(
-        "regkit.workbook.testbeds.linear_ce:setup", variant="naive", n=512, vocab=16384, dim=8
-    )
-    logits_bytes = 512 * 16384 * 4
-    assert result["peak_extra_bytes"] >= logits_bytes  # the logits alone
-    small = measure_in_fresh_process(
-        "regkit.workbook.testbeds.linear_ce:setup", variant="regkit", n=512, vocab=16384, dim=8
-    )
-    assert small["peak_extra_bytes"] < result["peak_extra_bytes"] / 2
-
-
-def test_fresh_process_measurement_reports_failures():
-    assert "error" in measure_in_fresh_process(
-        "regkit.workbook.testbeds.linear_ce:setup", variant="nope", n=2, vocab=2, dim=2
-    )
 
 
 @pytest.mark.parametrize(

@@ -142,5 +142,5 @@ def test_method_table_links_code_and_tests_from_the_registry(tmp_path):
     (tmp_path / "README.md").write_text(f"{README_START}\n{README_END}\n")
     write_report(tmp_path)
     readme = (tmp_path / "README.md").read_text()
-    assert "[`elr.py`](regkit/losses/elr.py)" in readme and "[`test_elr.py`](tests/test_elr.py)" in readme
+    assert "[`elr.py`](regkit/losses/elr.py)" in readme and "[`test_elr.py`](tests/losses/test_elr.py)" in readme
     assert "[`elr.py`](../regkit/losses/elr.py)" in (tmp_path / "outputs" / "REPORT.md").read_text()

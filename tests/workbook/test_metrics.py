@@ -7,7 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from regkit.workbook import accuracy, expected_calibration_error, nll, noisy_label_fractions, reliability_diagram
+from regkit.workbook import (
+    accuracy,
+    aurc,
+    expected_calibration_error,
+    nll,
+    noisy_label_fractions,
+    pass_at_k,
+    reliability_diagram,
+)
 
 
 def brute_force_ece(probs, labels, n_bins):
@@ -55,3 +63,21 @@ def test_noisy_label_fractions():
     assert noisy_label_fractions(logits, clean, noisy) == pytest.approx({"true": 1 / 3, "noisy": 1 / 3, "other": 1 / 3})
     with pytest.raises(ValueError, match="no noisy examples"):
         noisy_label_fractions(logits, clean, clean)
+
+
+def test_aurc_against_brute_force():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(50, 4, generator=g).softmax(1)
+    labels = torch.randint(0, 4, (50,), generator=g)
+    conf, pred = probs.max(1)
+    order = np.argsort(-conf.numpy(), kind="stable")
+    wrong = (pred != labels).numpy()[order]
+    expected = np.mean([wrong[: i + 1].mean() for i in range(50)])
+    assert aurc(probs, labels) == pytest.approx(expected)
+
+
+def test_pass_at_k_closed_form():
+    logits = torch.log(torch.tensor([[0.5, 0.5], [0.1, 0.9]]))
+    result = pass_at_k(logits, torch.tensor([0, 0]), [1, 2, 10])
+    for k, value in result.items():
+        assert math.isclose(value, ((1 - 0.5**k) + (1 - 0.9**k)) / 2, rel_tol=1e-7)  # float32 logits

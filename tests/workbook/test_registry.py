@@ -8,7 +8,7 @@ import pytest
 
 from regkit.workbook.registry import METHODS, method
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_every_notebook_is_registered():
@@ -23,6 +23,9 @@ def test_registered_paths_exist_and_name_the_notebook(slug):
         assert (ROOT / path).is_file(), f"{slug}: {path} does not exist"
     for path in m.modules:  # the code points to its notebook
         assert m.notebook in (ROOT / path).read_text(), f"{path}'s docstring should name {m.notebook}"
+    for path in m.modules:  # tests mirror the library: regkit/<family>/<module>.py -> tests/<family>/test_<module>.py
+        family, module = pathlib.PurePosixPath(path).parts[-2:]
+        assert f"tests/{family}/test_{module}" in m.tests, f"{slug}: tests/{family}/test_{module} is not registered"
 
 
 @pytest.mark.parametrize("slug", sorted(METHODS))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner import BAD, GOOD, make_notebook
+from _toy_notebooks import BAD, GOOD, make_notebook
 
 from regkit.workbook import stability, tasks
 from regkit.workbook.claims import load_record
@@ -49,7 +49,7 @@ def test_threads_are_the_workers_share_of_the_cores():
 
 
 def test_longest_runs_are_expected_from_the_committed_reference(tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     record = json.loads((root / "outputs" / "elr" / "claims.json").read_text())
     assert tasks.expected_seconds(root, tasks.RunSpec("elr", "full")) == record["wall_seconds"]
     assert tasks.expected_seconds(root, tasks.RunSpec("elr", "quick")) == float("inf")  # another profile
