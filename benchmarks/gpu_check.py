@@ -93,7 +93,7 @@ def stage_tests(deadline: float) -> dict:
         "-q",
         "-p",
         "no:cacheprovider",
-        "--ignore=tests/test_notebooks.py",
+        "--ignore=tests/workbook/test_notebooks.py",
     ]
     return _run(command, deadline - time.perf_counter(), env={"REGKIT_PROFILE": "quick"})
 
