@@ -114,6 +114,8 @@ def test_plan_properties(seed, eps):
     assert torch.allclose(shifted.plan, plan, atol=1e-8)
 
 
+# POT's float64 marginal error stalls just above 1e-11 here; its plan is checked against ours at rel 1e-7
+@pytest.mark.filterwarnings("ignore:Sinkhorn did not converge:UserWarning")
 @pytest.mark.parametrize("m", [40, 30])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sinkhorn_divergence_properties(m, weighted):
