@@ -139,8 +139,11 @@ def per_seed(
 
     ``table`` is indexed by ``(..., seed)`` with ``seed`` last; ``column`` picks a DataFrame's
     column (``None`` for a Series). Evidence of a claim is built from these lists, paired across
-    arms by seed. Raises ``KeyError`` if ``key`` or a seed is missing.
+    arms by seed. Raises ``KeyError`` if ``key`` or a seed is missing. An unsorted index is sorted
+    first (looking up a prefix of an unsorted MultiIndex is slow and warns).
     """
+    if not table.index.is_monotonic_increasing:
+        table = table.sort_index()
     part = table.loc[key]
     values = part.loc[list(seeds)] if column is None else part.loc[list(seeds), column]
     return (values * scale).tolist()

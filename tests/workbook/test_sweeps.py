@@ -1,7 +1,10 @@
 """Notebook plumbing (regkit.workbook.sweeps), the metrics the notebooks moved into the workbook, and the
 testbeds of lion_constrained (box least squares) and pass_at_n_loss (ambiguous clusters)."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -126,6 +129,11 @@ def test_run_jobs_and_per_seed():
     assert per_seed(table.v, "x", [1, 2], scale=0.5) == [5.0, 10.0]
     with pytest.raises(KeyError):
         per_seed(table, "x", [3], "v")
+    rows = [(2, 0.1, 0, 20), (1, 0.1, 1, 11), (1, 0.1, 0, 10), (2, 0.1, 1, 21)]  # not lexsorted
+    unsorted = pd.DataFrame(rows, columns=["n", "gamma", "seed", "v"]).set_index(["n", "gamma", "seed"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no PerformanceWarning for a key past the lexsort depth
+        assert per_seed(unsorted, (1, 0.1), [0, 1], "v") == [10, 11]
 
 
 def test_new_metrics_against_direct_computations():
