@@ -61,6 +61,13 @@ class Session:
         return path
 
     @property
+    def processes(self) -> int:
+        """Worker processes for independent jobs (:func:`regkit.workbook.sweeps.run_jobs`): the
+        run's share of the cores, ``torch.get_num_threads()`` (set from ``OMP_NUM_THREADS`` by the
+        runner), on the CPU; 1 on an accelerator, whose jobs queue on the one device."""
+        return torch.get_num_threads() if self.device.type == "cpu" else 1
+
+    @property
     def seeds(self) -> list[int]:
         """``seed, seed + 1, …``: as many as the profile's ``seeds`` setting (1 if it has none)."""
         return [self.seed + k for k in range(int(self.config.get("seeds", 1)))]

@@ -10,7 +10,8 @@ not to retry it), never as a hang.
 Where the runs go:
 
 * default: a :class:`distributed.LocalCluster` started for the call — one process per worker,
-  one Dask thread each, ``workers`` workers (default: the number of cores) — and torn down after;
+  one Dask thread each, ``workers`` workers (default: the number of cores, but never more than
+  there are runs, so that a run alone gets all the cores) — and torn down after;
 * ``scheduler="tcp://host:8786"`` (or ``$REGKIT_SCHEDULER``): an existing scheduler, e.g. a
   ``dask-jobqueue`` Slurm/PBS cluster or ``dask scheduler`` + ``dask worker`` started by hand.
   The workers must see the same checkout at the same path (a shared filesystem).
@@ -18,6 +19,8 @@ Where the runs go:
 Thread pools are sized to the machine: each run's torch / BLAS / OpenMP threads are its worker's
 share of its host's cores, ``max(1, cores // workers on that host)``, set in the environment the
 notebook's kernel inherits. (Two runs with two threads each on two cores slow each other 10–19×.)
+A notebook spends its share on parallel single-threaded job processes where its jobs are
+independent (:func:`regkit.workbook.sweeps.run_jobs` with ``processes=run.processes``).
 
 Longest first: runs are prioritized by the wall time of the committed reference run of the same
 notebook and profile (``outputs/<slug>/claims.json``; unknown runs first), so the longest do not
@@ -140,6 +143,8 @@ def submit_runs(
     are then ignored).
     """
     if client is None:
+        # no idle workers: fewer runs than workers get a larger share of the cores each (one run: all of them)
+        workers = min(workers or os.cpu_count() or 1, max(len(specs), 1))
         with cluster(workers, scheduler) as own:
             return submit_runs(root, specs, on_result=on_result, progress=progress, client=own)
     from distributed import as_completed

@@ -1,6 +1,7 @@
 """Notebook plumbing (regkit.workbook.sweeps), the metrics the notebooks moved into the workbook, and the
 testbeds of lion_constrained (box least squares) and pass_at_n_loss (ambiguous clusters)."""
 
+import os
 import warnings
 
 import numpy as np
@@ -134,6 +135,43 @@ def test_run_jobs_and_per_seed():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no PerformanceWarning for a key past the lexsort depth
         assert per_seed(unsorted, (1, 0.1), [0, 1], "v") == [10, 11]
+
+
+def _fit_once(s: int, width: int) -> dict:
+    """A job: a seeded small training run, reporting its result and its process's torch threads."""
+    import os
+
+    torch.manual_seed(s)
+    model = torch.nn.Linear(width, 3)
+    x, y = torch.randn(64, width), torch.randint(0, 3, (64,))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(20):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return {
+        "seed": s,
+        "loss": F.cross_entropy(model(x), y).item(),
+        "threads": torch.get_num_threads(),
+        "pid": os.getpid(),
+    }
+
+
+def test_run_jobs_in_processes_match_one_process():
+    jobs = [(s, 8 + s) for s in range(4)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        inline = run_jobs(_fit_once, jobs)
+    finally:
+        torch.set_num_threads(threads)
+    parallel = run_jobs(_fit_once, jobs, processes=2, desc="jobs")
+    assert parallel.seed.tolist() == [0, 1, 2, 3]  # job order, whichever process finished first
+    assert parallel.loss.tolist() == inline.loss.tolist()  # bit for bit: one thread each
+    assert set(parallel.threads) == {1} and os.getpid() not in set(parallel.pid)
+    assert run_jobs(_fit_once, jobs[:1], processes=8).loss.tolist() == inline.loss.tolist()[:1]  # ≤ one per job
+    with pytest.raises(ValueError, match="processes"):
+        run_jobs(_fit_once, jobs, processes=0)
 
 
 def test_new_metrics_against_direct_computations():

@@ -48,6 +48,23 @@ def test_threads_are_the_workers_share_of_the_cores():
         assert sorted(tasks.worker_threads(client).values()) == [max(1, os.cpu_count() // 2)] * 2
 
 
+def test_a_local_cluster_has_no_more_workers_than_runs(monkeypatch):
+    sizes = []
+
+    class Started(Exception):
+        pass
+
+    def fake_cluster(workers, scheduler):
+        sizes.append(workers)
+        raise Started
+
+    monkeypatch.setattr(tasks, "cluster", fake_cluster)
+    for runs, workers in [(1, 4), (3, 4), (5, 4), (2, None)]:
+        with pytest.raises(Started):
+            tasks.submit_runs(Path("."), [tasks.RunSpec(f"nb{i}", "quick") for i in range(runs)], workers=workers)
+    assert sizes == [1, 3, 4, min(2, os.cpu_count())]
+
+
 def test_longest_runs_are_expected_from_the_committed_reference(tmp_path):
     root = Path(__file__).resolve().parents[2]
     record = json.loads((root / "outputs" / "elr" / "claims.json").read_text())

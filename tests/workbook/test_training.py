@@ -91,6 +91,13 @@ def test_start_writes_to_scratch_by_default(tmp_path, monkeypatch):
     assert run.profile == "quick" and run.output_dir == tmp_path / "scratch" / "quick" / "toy"
 
 
+def test_job_processes_are_the_runs_share_of_the_cores_on_the_cpu_only(tmp_path):
+    run = wb.start("elr", {"quick": {}, "full": {}}, profile="quick", device="cpu", output_dir=tmp_path)
+    assert run.processes == torch.get_num_threads()
+    run.device = torch.device("cuda")  # not used: the property only reads the device type
+    assert run.processes == 1
+
+
 def test_start_reads_the_paper_from_the_registry(tmp_path):
     run = wb.start("elr", {"quick": {}, "full": {}}, profile="quick", device="cpu", output_dir=tmp_path)
     assert run.ledger.paper["arxiv"] == wb.registry.METHODS["elr"].paper.arxiv
