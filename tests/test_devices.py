@@ -15,6 +15,8 @@ from regkit.divergences import DIVERGENCES, f_divergence, f_dpo_loss
 from regkit.losses import (
     ALDRKLLoss,
     ELRLoss,
+    adv_comp_sum_loss,
+    comp_sum_loss,
     elr_loss,
     focal_loss,
     gce_loss,
@@ -95,6 +97,18 @@ CASES = {
     "ldr_kl_loss": lambda: (ldr_kl_loss, _logits(), _labels()),
     "stablemax_cross_entropy": lambda: (stablemax_cross_entropy, _logits(), _labels()),
     "pass_at_n_loss": lambda: (lambda z, y: pass_at_n_loss(z, y, 4), _logits(), _labels()),
+    **{
+        f"comp_sum_loss_tau_{tau}": (
+            lambda tau=tau: (lambda z, y: comp_sum_loss(z, y, tau=tau, reduction="none"), _logits(), _labels())
+        )
+        for tau in (0.0, 0.5, 1.0, 1.5, 2.0)
+    },
+    "adv_comp_sum_loss": lambda: (
+        lambda z, a, y: adv_comp_sum_loss(z, a, y, tau=1.0, nu=2.0, rho=0.5, reduction="none"),
+        _logits(),
+        _logits(2),
+        _labels(),
+    ),
     "linear_cross_entropy": lambda: (
         lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),
         _logits(0, (7, 3)),

@@ -1,5 +1,6 @@
-"""Training losses: cross-entropy variants and noisy-label losses."""
+"""Training losses: cross-entropy variants, noisy-label losses and comp-sum losses."""
 
+from regkit.losses.comp_sum import adv_comp_sum_loss, comp_sum_loss, margin_vector_distance
 from regkit.losses.elr import ELRLoss, elr_loss
 from regkit.losses.ldr import ALDRKLLoss, ldr_kl_loss
 from regkit.losses.linear_cross_entropy import LinearCrossEntropyStats, linear_cross_entropy
@@ -12,6 +13,8 @@ __all__ = [
     "ALDRKLLoss",
     "ELRLoss",
     "LinearCrossEntropyStats",
+    "adv_comp_sum_loss",
+    "comp_sum_loss",
     "coverage_gradient_factor",
     "elr_loss",
     "focal_loss",
@@ -21,6 +24,7 @@ __all__ = [
     "linear_cross_entropy",
     "log_stablemax",
     "mae_loss",
+    "margin_vector_distance",
     "pass_at_n_loss",
     "sce_loss",
     "stablemax",

@@ -7,6 +7,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 from regkit.losses import (
+    comp_sum_loss,
     focal_loss,
     gce_loss,
     label_smoothing_loss,
@@ -46,6 +47,10 @@ CLASSIFICATION_LOSSES = {
     "stablemax_cross_entropy": stablemax_cross_entropy,
     "soft_cross_entropy": _soft_ce,
     "elr_loss": _elr,
+    # tau >= 1: bounded gradients (tau < 1 overflows to inf, by design; tests/losses/test_comp_sum.py)
+    "comp_sum_loss_tau_1": lambda z, y, **kw: comp_sum_loss(z, y, tau=1.0, **kw),
+    "comp_sum_loss_tau_1_5": lambda z, y, **kw: comp_sum_loss(z, y, tau=1.5, **kw),
+    "comp_sum_loss_tau_2": lambda z, y, **kw: comp_sum_loss(z, y, tau=2.0, **kw),
 }
 
 #: the losses for which a masked (−inf) class is the same as a removed class

@@ -10,11 +10,14 @@ from _robustness_cases import CLASSIFICATION_LOSSES, FAST
 from hypothesis import given
 from hypothesis import strategies as st
 
+from regkit.attacks import pgd_attack
 from regkit.data import gaussian_clusters, load_digits, modular_addition, symmetric_noise, zipf_bigram_corpus
 from regkit.divergences import f_divergence, f_dpo_loss, generator, implicit_reward
 from regkit.losses import (
     ALDRKLLoss,
     ELRLoss,
+    adv_comp_sum_loss,
+    comp_sum_loss,
     elr_loss,
     focal_loss,
     gce_loss,
@@ -69,6 +72,20 @@ BAD = [
     ("lam0", 0.0, lambda v: ALDRKLLoss(5, 4, lam0=v)),
     ("alpha", 0.5, lambda v: ALDRKLLoss(5, 4, alpha=v)),
     ("margin", INF, lambda v: ALDRKLLoss(5, 4, margin=v)),
+    ("tau", -0.5, lambda v: comp_sum_loss(LOGITS, LABELS, tau=v)),
+    ("tau", NAN, lambda v: comp_sum_loss(LOGITS, LABELS, tau=v)),
+    ("tau", INF, lambda v: comp_sum_loss(LOGITS, LABELS, tau=v)),
+    ("nu", -1.0, lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=v)),
+    ("rho", 0.0, lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=1.0, rho=v)),
+    ("distance", "l1", lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=1.0, distance=v)),
+    ("eps", -0.1, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=v, step_size=0.1, steps=1)),
+    ("step_size", 0.0, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=v, steps=1)),
+    ("steps", 0, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=0.1, steps=v)),
+    (
+        "norm",
+        "fro",
+        lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=0.1, steps=1, norm=v),
+    ),
     ("chunk_size", 0, lambda v: linear_cross_entropy(LOGITS, torch.eye(4), LABELS, chunk_size=v)),
     ("token_chunk_size", 1.5, lambda v: linear_cross_entropy(LOGITS, torch.eye(4), LABELS, token_chunk_size=v)),
     ("z_loss", -1.0, lambda v: linear_cross_entropy(LOGITS, torch.eye(4), LABELS, z_loss=v)),
