@@ -13,7 +13,10 @@ import regkit.rl
 from regkit.divergences import f_dpo_loss
 from regkit.losses import (
     ALDRKLLoss,
+    BalancedMSELoss,
     ELRLoss,
+    balanced_mse_loss,
+    balanced_softmax_loss,
     elr_loss,
     focal_loss,
     gce_loss,
@@ -23,7 +26,10 @@ from regkit.losses import (
     mae_loss,
     pass_at_n_loss,
     sce_loss,
+    spherical_softmax_cross_entropy,
+    spherical_z_loss,
     stablemax_cross_entropy,
+    taylor_softmax_cross_entropy,
     vocab_parallel_linear_cross_entropy,
 )
 from regkit.regularizers import PSKD, soft_cross_entropy
@@ -49,6 +55,12 @@ CALLS = {
     "focal_loss": lambda r: focal_loss(LOGITS, LABELS, reduction=r),
     "label_smoothing_loss": lambda r: label_smoothing_loss(LOGITS, LABELS, reduction=r),
     "stablemax_cross_entropy": lambda r: stablemax_cross_entropy(LOGITS, LABELS, reduction=r),
+    "spherical_z_loss": lambda r: spherical_z_loss(LOGITS, LABELS, reduction=r),
+    "spherical_softmax_cross_entropy": lambda r: spherical_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
+    "taylor_softmax_cross_entropy": lambda r: taylor_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
+    "balanced_softmax_loss": lambda r: balanced_softmax_loss(LOGITS, LABELS, class_counts=[5, 1, 2], reduction=r),
+    "balanced_mse_loss": lambda r: balanced_mse_loss(HIDDEN, HIDDEN + 0.1, noise_var=1.0, reduction=r),
+    "BalancedMSELoss": lambda r: BalancedMSELoss(1.0, reduction=r)(HIDDEN, HIDDEN + 0.1),
     "soft_cross_entropy": lambda r: soft_cross_entropy(LOGITS, LOGITS.softmax(1), reduction=r),
     "PSKD": lambda r: PSKD(4, 3, epochs=2, reduction=r)(LOGITS, LABELS, INDEX),
     "f_dpo_loss": lambda r: f_dpo_loss(LOGPS, LOGPS - 1, LOGPS, LOGPS, reduction=r),
