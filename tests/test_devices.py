@@ -14,8 +14,11 @@ import torch
 from regkit.divergences import DIVERGENCES, f_divergence, f_dpo_loss
 from regkit.losses import (
     ALDRKLLoss,
+    BalancedMSELoss,
     ELRLoss,
     adv_comp_sum_loss,
+    balanced_mse_loss,
+    balanced_softmax_loss,
     comp_sum_loss,
     elr_loss,
     focal_loss,
@@ -26,7 +29,10 @@ from regkit.losses import (
     mae_loss,
     pass_at_n_loss,
     sce_loss,
+    spherical_softmax_cross_entropy,
+    spherical_z_loss,
     stablemax_cross_entropy,
+    taylor_softmax_cross_entropy,
 )
 from regkit.optim import Lion, OrthoGrad
 from regkit.ot import (
@@ -109,6 +115,20 @@ CASES = {
         _logits(2),
         _labels(),
     ),
+    "spherical_z_loss": lambda: (lambda z, y: spherical_z_loss(z, y, a=2.0, b=0.5), _logits(), _labels()),
+    "spherical_softmax_cross_entropy": lambda: (spherical_softmax_cross_entropy, _logits(), _labels()),
+    "taylor_softmax_cross_entropy": lambda: (taylor_softmax_cross_entropy, _logits(), _labels()),
+    "balanced_softmax_loss": lambda: (
+        lambda z, y: balanced_softmax_loss(z, y, class_counts=torch.arange(1, C + 1)),  # CPU counts: moved
+        _logits(),
+        _labels(),
+    ),
+    "balanced_mse_loss": lambda: (
+        lambda p, t, v: balanced_mse_loss(p, t, noise_var=v),
+        _logits(0, (B, 2)),
+        _logits(1, (B, 2)),
+        torch.tensor(0.7, dtype=torch.float64),
+    ),
     "linear_cross_entropy": lambda: (
         lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),
         _logits(0, (7, 3)),
@@ -185,6 +205,22 @@ def _stateful_run(method: str, device) -> tuple[torch.Tensor, torch.Tensor]:
             weight -= 0.5 * grad
     state = {"elr": lambda: criterion.targets, "aldr": lambda: criterion.lam, "pskd": lambda: criterion.previous}
     return weight.detach(), state[method]()
+
+
+def test_balanced_mse_module_parity(device):
+    """The learnable noise scale lives on the module's device and gets the same gradient there."""
+
+    def run(target):
+        criterion = BalancedMSELoss(0.7).double().to(target)
+        pred = _logits(0, (B, 2)).to(target).requires_grad_()
+        loss = criterion(pred, _logits(1, (B, 2)).to(target))
+        loss.backward()
+        return loss.detach(), pred.grad, criterion.noise_sigma.grad
+
+    ours, reference = run(device), run(torch.device("cpu"))
+    assert all(t.device.type == device.type for t in ours)
+    for value, expected in zip(ours, reference):
+        torch.testing.assert_close(value.cpu(), expected, **TOL)
 
 
 @pytest.mark.parametrize("method", ["elr", "aldr", "pskd"])

@@ -13,8 +13,11 @@ import regkit.rl
 from regkit.divergences import f_dpo_loss
 from regkit.losses import (
     ALDRKLLoss,
+    BalancedMSELoss,
     ELRLoss,
     adv_comp_sum_loss,
+    balanced_mse_loss,
+    balanced_softmax_loss,
     comp_sum_loss,
     elr_loss,
     focal_loss,
@@ -26,7 +29,10 @@ from regkit.losses import (
     margin_vector_distance,
     pass_at_n_loss,
     sce_loss,
+    spherical_softmax_cross_entropy,
+    spherical_z_loss,
     stablemax_cross_entropy,
+    taylor_softmax_cross_entropy,
     vocab_parallel_linear_cross_entropy,
 )
 from regkit.regularizers import PSKD, soft_cross_entropy
@@ -55,6 +61,12 @@ CALLS = {
     "comp_sum_loss": lambda r: comp_sum_loss(LOGITS, LABELS, tau=0.5, reduction=r),
     "adv_comp_sum_loss": lambda r: adv_comp_sum_loss(LOGITS, LOGITS + 1, LABELS, tau=1.0, nu=1.0, reduction=r),
     "margin_vector_distance": lambda r: margin_vector_distance(LOGITS, LOGITS + 1, LABELS, reduction=r),
+    "spherical_z_loss": lambda r: spherical_z_loss(LOGITS, LABELS, reduction=r),
+    "spherical_softmax_cross_entropy": lambda r: spherical_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
+    "taylor_softmax_cross_entropy": lambda r: taylor_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
+    "balanced_softmax_loss": lambda r: balanced_softmax_loss(LOGITS, LABELS, class_counts=[5, 1, 2], reduction=r),
+    "balanced_mse_loss": lambda r: balanced_mse_loss(HIDDEN, HIDDEN + 0.1, noise_var=1.0, reduction=r),
+    "BalancedMSELoss": lambda r: BalancedMSELoss(1.0, reduction=r)(HIDDEN, HIDDEN + 0.1),
     "soft_cross_entropy": lambda r: soft_cross_entropy(LOGITS, LOGITS.softmax(1), reduction=r),
     "PSKD": lambda r: PSKD(4, 3, epochs=2, reduction=r)(LOGITS, LABELS, INDEX),
     "f_dpo_loss": lambda r: f_dpo_loss(LOGPS, LOGPS - 1, LOGPS, LOGPS, reduction=r),

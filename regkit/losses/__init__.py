@@ -1,20 +1,34 @@
-"""Training losses: cross-entropy variants, noisy-label losses and comp-sum losses."""
+"""Training losses: cross-entropy variants, noisy-label, comp-sum, spherical-family and label-rebalancing losses."""
 
+from regkit.losses.balanced import BalancedMSELoss, balanced_mse_loss, balanced_softmax_loss
 from regkit.losses.comp_sum import adv_comp_sum_loss, comp_sum_loss, margin_vector_distance
 from regkit.losses.elr import ELRLoss, elr_loss
 from regkit.losses.ldr import ALDRKLLoss, ldr_kl_loss
 from regkit.losses.linear_cross_entropy import LinearCrossEntropyStats, linear_cross_entropy
 from regkit.losses.pass_at_n import coverage_gradient_factor, pass_at_n_loss
 from regkit.losses.robust import focal_loss, gce_loss, label_smoothing_loss, mae_loss, sce_loss
+from regkit.losses.spherical import (
+    log_spherical_softmax,
+    log_taylor_softmax,
+    spherical_softmax,
+    spherical_softmax_cross_entropy,
+    spherical_z_loss,
+    standardize_logits,
+    taylor_softmax,
+    taylor_softmax_cross_entropy,
+)
 from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_entropy
 from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
     "ALDRKLLoss",
+    "BalancedMSELoss",
     "ELRLoss",
     "LinearCrossEntropyStats",
     "adv_comp_sum_loss",
     "comp_sum_loss",
+    "balanced_mse_loss",
+    "balanced_softmax_loss",
     "coverage_gradient_factor",
     "elr_loss",
     "focal_loss",
@@ -22,12 +36,20 @@ __all__ = [
     "label_smoothing_loss",
     "ldr_kl_loss",
     "linear_cross_entropy",
+    "log_spherical_softmax",
     "log_stablemax",
+    "log_taylor_softmax",
     "mae_loss",
     "margin_vector_distance",
     "pass_at_n_loss",
     "sce_loss",
+    "spherical_softmax",
+    "spherical_softmax_cross_entropy",
+    "spherical_z_loss",
     "stablemax",
     "stablemax_cross_entropy",
+    "standardize_logits",
+    "taylor_softmax",
+    "taylor_softmax_cross_entropy",
     "vocab_parallel_linear_cross_entropy",
 ]

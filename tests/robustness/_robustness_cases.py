@@ -7,6 +7,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 from regkit.losses import (
+    balanced_softmax_loss,
     comp_sum_loss,
     focal_loss,
     gce_loss,
@@ -15,7 +16,10 @@ from regkit.losses import (
     mae_loss,
     pass_at_n_loss,
     sce_loss,
+    spherical_softmax_cross_entropy,
+    spherical_z_loss,
     stablemax_cross_entropy,
+    taylor_softmax_cross_entropy,
 )
 from regkit.losses.elr import elr_loss
 from regkit.regularizers import soft_cross_entropy
@@ -27,6 +31,12 @@ FAST = settings(max_examples=15, deadline=None, derandomize=True, suppress_healt
 def _soft_ce(logits, labels, **kwargs):
     targets = torch.nn.functional.one_hot(labels, logits.shape[1]).to(logits.dtype)
     return soft_cross_entropy(logits, targets, **kwargs)
+
+
+def _balanced_softmax(logits, labels, **kwargs):
+    # counts 1, 2, ..., K: dropping the last classes keeps the others' counts (the masked-class test)
+    counts = torch.arange(1, logits.shape[1] + 1)
+    return balanced_softmax_loss(logits, labels, class_counts=counts, **kwargs)
 
 
 def _elr(logits, labels, **kwargs):
@@ -45,6 +55,11 @@ CLASSIFICATION_LOSSES = {
     "ldr_kl_loss": ldr_kl_loss,
     "pass_at_n_loss": lambda z, y, **kw: pass_at_n_loss(z, y, 4, **kw),
     "stablemax_cross_entropy": stablemax_cross_entropy,
+    "spherical_z_loss": spherical_z_loss,
+    "spherical_z_loss_sharp": lambda z, y, **kw: spherical_z_loss(z, y, a=50.0, b=1.0, **kw),
+    "spherical_softmax_cross_entropy": spherical_softmax_cross_entropy,
+    "taylor_softmax_cross_entropy": taylor_softmax_cross_entropy,
+    "balanced_softmax_loss": _balanced_softmax,
     "soft_cross_entropy": _soft_ce,
     "elr_loss": _elr,
     # tau >= 1: bounded gradients (tau < 1 overflows to inf, by design; tests/losses/test_comp_sum.py)

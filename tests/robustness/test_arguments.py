@@ -15,8 +15,10 @@ from regkit.data import gaussian_clusters, load_digits, modular_addition, symmet
 from regkit.divergences import f_divergence, f_dpo_loss, generator, implicit_reward
 from regkit.losses import (
     ALDRKLLoss,
+    BalancedMSELoss,
     ELRLoss,
     adv_comp_sum_loss,
+    balanced_mse_loss,
     comp_sum_loss,
     elr_loss,
     focal_loss,
@@ -26,6 +28,8 @@ from regkit.losses import (
     linear_cross_entropy,
     pass_at_n_loss,
     sce_loss,
+    spherical_softmax_cross_entropy,
+    spherical_z_loss,
     stablemax_cross_entropy,
 )
 from regkit.losses.pass_at_n import coverage_gradient_factor
@@ -60,6 +64,12 @@ BAD = [
     ("n", 2.5, lambda v: pass_at_n_loss(LOGITS, LABELS, v)),
     ("n", 0, lambda v: coverage_gradient_factor(P, v)),
     ("compute_dtype", torch.int64, lambda v: stablemax_cross_entropy(LOGITS, LABELS, compute_dtype=v)),
+    ("a", 0.0, lambda v: spherical_z_loss(LOGITS, LABELS, a=v)),
+    ("a", INF, lambda v: spherical_z_loss(LOGITS, LABELS, a=v)),
+    ("b", NAN, lambda v: spherical_z_loss(LOGITS, LABELS, b=v)),
+    ("eps", 0.0, lambda v: spherical_softmax_cross_entropy(LOGITS, LABELS, eps=v)),
+    ("noise_var", -1.0, lambda v: balanced_mse_loss(LOGITS, LOGITS, noise_var=v)),
+    ("init_noise_sigma", 0.0, lambda v: BalancedMSELoss(v)),
     ("lam", -1.0, lambda v: elr_loss(LOGITS, LABELS, torch.full_like(LOGITS, 0.25), lam=v)),
     ("clamp", 0.7, lambda v: elr_loss(LOGITS, LABELS, torch.full_like(LOGITS, 0.25), clamp=v)),
     ("num_examples", 0, lambda v: ELRLoss(v, 4)),
