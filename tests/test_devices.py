@@ -15,6 +15,8 @@ from regkit.divergences import DIVERGENCES, f_divergence, f_dpo_loss
 from regkit.losses import (
     ALDRKLLoss,
     ELRLoss,
+    anyloss,
+    dice_loss,
     elr_loss,
     focal_loss,
     gce_loss,
@@ -95,6 +97,22 @@ CASES = {
     "ldr_kl_loss": lambda: (ldr_kl_loss, _logits(), _labels()),
     "stablemax_cross_entropy": lambda: (stablemax_cross_entropy, _logits(), _labels()),
     "pass_at_n_loss": lambda: (lambda z, y: pass_at_n_loss(z, y, 4), _logits(), _labels()),
+    "anyloss_gmean": lambda: (
+        lambda z, y: anyloss(z, y, metric="gmean", amplifier=5.0, from_logits=True, reduction="none"),
+        _logits(),
+        _labels(),
+    ),
+    "anyloss_binary_fbeta": lambda: (
+        lambda p, y: anyloss(p.sigmoid(), y, metric="fbeta", beta=2.0, amplifier=5.0),
+        _logits(0, (B,)),
+        _labels(1, B, 2),
+    ),
+    "dice_loss_dsc": lambda: (lambda z, y: dice_loss(z, y, alpha=0.5, reduction="none"), _logits(), _labels()),
+    "dice_loss_set_level": lambda: (
+        lambda z, y: dice_loss(z, y, square_denominator=True, set_level=True, reduction="none"),
+        _logits(0, (B,)),
+        _labels(1, B, 2),
+    ),
     "linear_cross_entropy": lambda: (
         lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),
         _logits(0, (7, 3)),

@@ -14,6 +14,8 @@ from regkit.divergences import f_dpo_loss
 from regkit.losses import (
     ALDRKLLoss,
     ELRLoss,
+    anyloss,
+    dice_loss,
     elr_loss,
     focal_loss,
     gce_loss,
@@ -52,6 +54,8 @@ CALLS = {
     "soft_cross_entropy": lambda r: soft_cross_entropy(LOGITS, LOGITS.softmax(1), reduction=r),
     "PSKD": lambda r: PSKD(4, 3, epochs=2, reduction=r)(LOGITS, LABELS, INDEX),
     "f_dpo_loss": lambda r: f_dpo_loss(LOGPS, LOGPS - 1, LOGPS, LOGPS, reduction=r),
+    "anyloss": lambda r: anyloss(LOGITS.softmax(1), LABELS, reduction=r),  # "none": one loss per class
+    "dice_loss": lambda r: dice_loss(LOGITS, LABELS, reduction=r),
 }
 
 

@@ -1,5 +1,7 @@
-"""Training losses: cross-entropy variants and noisy-label losses."""
+"""Training losses: cross-entropy variants, noisy-label losses and metric (confusion-matrix, Dice) losses."""
 
+from regkit.losses.anyloss import ANYLOSS_METRICS, SoftConfusion, anyloss, anyloss_approximation, soft_confusion_matrix
+from regkit.losses.dice import dice_loss
 from regkit.losses.elr import ELRLoss, elr_loss
 from regkit.losses.ldr import ALDRKLLoss, ldr_kl_loss
 from regkit.losses.linear_cross_entropy import LinearCrossEntropyStats, linear_cross_entropy
@@ -9,10 +11,15 @@ from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_en
 from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
+    "ANYLOSS_METRICS",
     "ALDRKLLoss",
     "ELRLoss",
     "LinearCrossEntropyStats",
+    "SoftConfusion",
+    "anyloss",
+    "anyloss_approximation",
     "coverage_gradient_factor",
+    "dice_loss",
     "elr_loss",
     "focal_loss",
     "gce_loss",
@@ -23,6 +30,7 @@ __all__ = [
     "mae_loss",
     "pass_at_n_loss",
     "sce_loss",
+    "soft_confusion_matrix",
     "stablemax",
     "stablemax_cross_entropy",
     "vocab_parallel_linear_cross_entropy",

@@ -7,6 +7,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 from regkit.losses import (
+    dice_loss,
     focal_loss,
     gce_loss,
     label_smoothing_loss,
@@ -46,6 +47,9 @@ CLASSIFICATION_LOSSES = {
     "stablemax_cross_entropy": stablemax_cross_entropy,
     "soft_cross_entropy": _soft_ce,
     "elr_loss": _elr,
+    "dice_loss": dice_loss,
+    "dice_loss_dsc": lambda z, y, **kw: dice_loss(z, y, alpha=1.0, **kw),
+    "dice_loss_official": lambda z, y, **kw: dice_loss(z, y, alpha=0.01, square_denominator=True, **kw),
 }
 
 #: the losses for which a masked (−inf) class is the same as a removed class
