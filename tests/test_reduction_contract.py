@@ -16,9 +16,11 @@ from regkit.losses import (
     BalancedMSELoss,
     ELRLoss,
     adv_comp_sum_loss,
+    anyloss,
     balanced_mse_loss,
     balanced_softmax_loss,
     comp_sum_loss,
+    dice_loss,
     elr_loss,
     focal_loss,
     gce_loss,
@@ -70,6 +72,8 @@ CALLS = {
     "soft_cross_entropy": lambda r: soft_cross_entropy(LOGITS, LOGITS.softmax(1), reduction=r),
     "PSKD": lambda r: PSKD(4, 3, epochs=2, reduction=r)(LOGITS, LABELS, INDEX),
     "f_dpo_loss": lambda r: f_dpo_loss(LOGPS, LOGPS - 1, LOGPS, LOGPS, reduction=r),
+    "anyloss": lambda r: anyloss(LOGITS.softmax(1), LABELS, reduction=r),  # "none": one loss per class
+    "dice_loss": lambda r: dice_loss(LOGITS, LABELS, reduction=r),
 }
 
 

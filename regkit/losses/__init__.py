@@ -1,7 +1,10 @@
-"""Training losses: cross-entropy variants, noisy-label, comp-sum, spherical-family and label-rebalancing losses."""
+"""Training losses: cross-entropy variants, noisy-label, comp-sum, spherical-family, label-rebalancing and metric
+(confusion-matrix, Dice) losses."""
 
+from regkit.losses.anyloss import ANYLOSS_METRICS, SoftConfusion, anyloss, anyloss_approximation, soft_confusion_matrix
 from regkit.losses.balanced import BalancedMSELoss, balanced_mse_loss, balanced_softmax_loss
 from regkit.losses.comp_sum import adv_comp_sum_loss, comp_sum_loss, margin_vector_distance
+from regkit.losses.dice import dice_loss
 from regkit.losses.elr import ELRLoss, elr_loss
 from regkit.losses.ldr import ALDRKLLoss, ldr_kl_loss
 from regkit.losses.linear_cross_entropy import LinearCrossEntropyStats, linear_cross_entropy
@@ -21,6 +24,7 @@ from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_en
 from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
+    "ANYLOSS_METRICS",
     "ALDRKLLoss",
     "BalancedMSELoss",
     "ELRLoss",
@@ -29,7 +33,11 @@ __all__ = [
     "comp_sum_loss",
     "balanced_mse_loss",
     "balanced_softmax_loss",
+    "SoftConfusion",
+    "anyloss",
+    "anyloss_approximation",
     "coverage_gradient_factor",
+    "dice_loss",
     "elr_loss",
     "focal_loss",
     "gce_loss",
@@ -46,6 +54,7 @@ __all__ = [
     "spherical_softmax",
     "spherical_softmax_cross_entropy",
     "spherical_z_loss",
+    "soft_confusion_matrix",
     "stablemax",
     "stablemax_cross_entropy",
     "standardize_logits",

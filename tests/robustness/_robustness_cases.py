@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from regkit.losses import (
     balanced_softmax_loss,
     comp_sum_loss,
+    dice_loss,
     focal_loss,
     gce_loss,
     label_smoothing_loss,
@@ -66,6 +67,9 @@ CLASSIFICATION_LOSSES = {
     "comp_sum_loss_tau_1": lambda z, y, **kw: comp_sum_loss(z, y, tau=1.0, **kw),
     "comp_sum_loss_tau_1_5": lambda z, y, **kw: comp_sum_loss(z, y, tau=1.5, **kw),
     "comp_sum_loss_tau_2": lambda z, y, **kw: comp_sum_loss(z, y, tau=2.0, **kw),
+    "dice_loss": dice_loss,
+    "dice_loss_dsc": lambda z, y, **kw: dice_loss(z, y, alpha=1.0, **kw),
+    "dice_loss_official": lambda z, y, **kw: dice_loss(z, y, alpha=0.01, square_denominator=True, **kw),
 }
 
 #: the losses for which a masked (−inf) class is the same as a removed class
