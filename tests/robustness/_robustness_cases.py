@@ -14,6 +14,7 @@ from regkit.losses import (
     mae_loss,
     pass_at_n_loss,
     sce_loss,
+    squared_hinge_loss,
     stablemax_cross_entropy,
 )
 from regkit.losses.elr import elr_loss
@@ -46,6 +47,10 @@ CLASSIFICATION_LOSSES = {
     "stablemax_cross_entropy": stablemax_cross_entropy,
     "soft_cross_entropy": _soft_ce,
     "elr_loss": _elr,
+    "squared_hinge_loss": squared_hinge_loss,
+    "squared_hinge_loss_weston_watkins": lambda z, y, **kw: squared_hinge_loss(
+        z, y, formulation="weston_watkins", **kw
+    ),
 }
 
 #: the losses for which a masked (−inf) class is the same as a removed class
