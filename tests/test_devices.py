@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from regkit.divergences import DIVERGENCES, f_divergence, f_dpo_loss
+from regkit.heads import FixedHead, ebv_loss
 from regkit.losses import (
     ALDRKLLoss,
     BalancedMSELoss,
@@ -25,6 +26,7 @@ from regkit.losses import (
     elr_loss,
     focal_loss,
     gce_loss,
+    l2_svm_objective,
     label_smoothing_loss,
     ldr_kl_loss,
     linear_cross_entropy,
@@ -33,6 +35,7 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
 )
@@ -147,12 +150,32 @@ CASES = {
         _logits(0, (B,)),
         _labels(1, B, 2),
     ),
+    "squared_hinge_loss_one_vs_rest": lambda: (squared_hinge_loss, _logits(), _labels()),
+    "squared_hinge_loss_weston_watkins": lambda: (
+        lambda z, y: squared_hinge_loss(z, y, formulation="weston_watkins"),
+        _logits(),
+        _labels(),
+    ),
+    "l2_svm_objective": lambda: (
+        lambda h, w, y: l2_svm_objective(h @ w.T, y, w, C=0.5),
+        _logits(0, (B, 3)),
+        _logits(1, (C, 3)),
+        _labels(),
+    ),
     "linear_cross_entropy": lambda: (
         lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),
         _logits(0, (7, 3)),
         _logits(1, (11, 3)),
         _labels(2, 7, 11),
     ),
+    # heads
+    "ebv_loss": lambda: (
+        lambda f, w, y: ebv_loss(f, w, y, temperature=0.1),
+        _logits(0, (B, 3)),
+        _logits(1, (C, 3)),
+        _labels(),
+    ),
+    "FixedHead": lambda: (lambda f, w: FixedHead(w)(f), _logits(0, (B, 3)), _logits(1, (C, 3))),
     # regularizers
     "soft_cross_entropy": lambda: (soft_cross_entropy, _logits(), torch.softmax(_logits(2), 1)),
     "mixup": lambda: (lambda x, y: mixup(x, y, C, generator=_gen(3)), _logits(0, (B, 2, 4)), _labels()),

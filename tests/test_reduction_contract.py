@@ -7,10 +7,12 @@ import pytest
 import torch
 
 import regkit.divergences
+import regkit.heads
 import regkit.losses
 import regkit.regularizers
 import regkit.rl
 from regkit.divergences import f_dpo_loss
+from regkit.heads import ebv_loss
 from regkit.losses import (
     ALDRKLLoss,
     BalancedMSELoss,
@@ -33,6 +35,7 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
     vocab_parallel_linear_cross_entropy,
@@ -74,12 +77,14 @@ CALLS = {
     "f_dpo_loss": lambda r: f_dpo_loss(LOGPS, LOGPS - 1, LOGPS, LOGPS, reduction=r),
     "anyloss": lambda r: anyloss(LOGITS.softmax(1), LABELS, reduction=r),  # "none": one loss per class
     "dice_loss": lambda r: dice_loss(LOGITS, LABELS, reduction=r),
+    "squared_hinge_loss": lambda r: squared_hinge_loss(LOGITS, LABELS, reduction=r),
+    "ebv_loss": lambda r: ebv_loss(HIDDEN, WEIGHT, LABELS, reduction=r),
 }
 
 
 def _public_with_reduction():
     names = set()
-    for module in (regkit.losses, regkit.divergences, regkit.regularizers, regkit.rl):
+    for module in (regkit.losses, regkit.divergences, regkit.regularizers, regkit.rl, regkit.heads):
         for name in module.__all__:
             obj = getattr(module, name)
             target = obj.__init__ if inspect.isclass(obj) else obj

@@ -1,5 +1,5 @@
 """Training losses: cross-entropy variants, noisy-label, comp-sum, spherical-family, label-rebalancing and metric
-(confusion-matrix, Dice) losses."""
+(confusion-matrix, Dice) losses, and the L2-SVM (squared hinge) head."""
 
 from regkit.losses.anyloss import ANYLOSS_METRICS, SoftConfusion, anyloss, anyloss_approximation, soft_confusion_matrix
 from regkit.losses.balanced import BalancedMSELoss, balanced_mse_loss, balanced_softmax_loss
@@ -21,6 +21,7 @@ from regkit.losses.spherical import (
     taylor_softmax_cross_entropy,
 )
 from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_entropy
+from regkit.losses.svm import l2_svm_objective, squared_hinge_loss
 from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "elr_loss",
     "focal_loss",
     "gce_loss",
+    "l2_svm_objective",
     "label_smoothing_loss",
     "ldr_kl_loss",
     "linear_cross_entropy",
@@ -55,6 +57,7 @@ __all__ = [
     "spherical_softmax_cross_entropy",
     "spherical_z_loss",
     "soft_confusion_matrix",
+    "squared_hinge_loss",
     "stablemax",
     "stablemax_cross_entropy",
     "standardize_logits",

@@ -19,6 +19,7 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
 )
@@ -70,6 +71,10 @@ CLASSIFICATION_LOSSES = {
     "dice_loss": dice_loss,
     "dice_loss_dsc": lambda z, y, **kw: dice_loss(z, y, alpha=1.0, **kw),
     "dice_loss_official": lambda z, y, **kw: dice_loss(z, y, alpha=0.01, square_denominator=True, **kw),
+    "squared_hinge_loss": squared_hinge_loss,
+    "squared_hinge_loss_weston_watkins": lambda z, y, **kw: squared_hinge_loss(
+        z, y, formulation="weston_watkins", **kw
+    ),
 }
 
 #: the losses for which a masked (−inf) class is the same as a removed class

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from regkit.attacks import pgd_attack
 from regkit.data import gaussian_clusters, load_digits, modular_addition, symmetric_noise, zipf_bigram_corpus
 from regkit.divergences import f_divergence, f_dpo_loss, generator, implicit_reward
+from regkit.heads import FixedHead, ebv_loss, equiangular_basis_vectors, simplex_etf
 from regkit.losses import (
     ALDRKLLoss,
     BalancedMSELoss,
@@ -25,6 +26,7 @@ from regkit.losses import (
     elr_loss,
     focal_loss,
     gce_loss,
+    l2_svm_objective,
     label_smoothing_loss,
     ldr_kl_loss,
     linear_cross_entropy,
@@ -32,6 +34,7 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    squared_hinge_loss,
     stablemax_cross_entropy,
 )
 from regkit.losses.pass_at_n import coverage_gradient_factor
@@ -112,6 +115,21 @@ BAD = [
     ("filter_eps", "never", lambda v: linear_cross_entropy(LOGITS, torch.eye(4), LABELS, filter_eps=v)),
     ("filter_eps", -1.0, lambda v: linear_cross_entropy(LOGITS, torch.eye(4), LABELS, filter_eps=v)),
     ("ignore_index", 0.5, lambda v: linear_cross_entropy(LOGITS, torch.eye(4), LABELS, ignore_index=v)),
+    ("margin", -1.0, lambda v: squared_hinge_loss(LOGITS, LABELS, margin=v)),
+    ("margin", INF, lambda v: squared_hinge_loss(LOGITS, LABELS, margin=v)),
+    ("formulation", "crammer_singer", lambda v: squared_hinge_loss(LOGITS, LABELS, formulation=v)),
+    ("C", 0.0, lambda v: l2_svm_objective(LOGITS, LABELS, torch.eye(4), C=v)),
+    ("C", NAN, lambda v: l2_svm_objective(LOGITS, LABELS, torch.eye(4), C=v)),
+    ("num_classes", 1, lambda v: simplex_etf(v, 4)),
+    ("dim", 2, lambda v: simplex_etf(4, v)),
+    ("max_cosine", 1.0, lambda v: equiangular_basis_vectors(4, 8, max_cosine=v)),
+    ("max_cosine", NAN, lambda v: equiangular_basis_vectors(4, 8, max_cosine=v)),
+    ("steps", 2.5, lambda v: equiangular_basis_vectors(4, 8, max_cosine=0.5, steps=v)),
+    ("lr", INF, lambda v: equiangular_basis_vectors(4, 8, max_cosine=0.5, lr=v)),
+    ("tol", NAN, lambda v: equiangular_basis_vectors(4, 8, max_cosine=0.5, tol=v)),
+    ("temperature", 0.0, lambda v: FixedHead(torch.eye(4), temperature=v)),
+    ("temperature", NAN, lambda v: ebv_loss(LOGITS, torch.eye(4), LABELS, temperature=v)),
+    ("label_smoothing", -0.1, lambda v: ebv_loss(LOGITS, torch.eye(4), LABELS, label_smoothing=v)),
     ("divergence", "hellinger", lambda v: f_divergence(P, P, v)),
     ("input", "odds", lambda v: f_divergence(P, P, input=v)),
     ("alpha", 1.0, lambda v: f_divergence(P, P, "alpha", alpha=v)),
@@ -176,6 +194,7 @@ REDUCED.update(
     {
         "f_dpo_loss": lambda z, y, **kw: f_dpo_loss(z[:, 0], z[:, 1], z[:, 2], z[:, 3], **kw),
         "soft_cross_entropy_soft": lambda z, y, **kw: soft_cross_entropy(z, z.detach().softmax(1), **kw),
+        "ebv_loss": lambda z, y, **kw: ebv_loss(z, torch.eye(4, dtype=z.dtype), y, **kw),
     }
 )
 
