@@ -1,8 +1,8 @@
 """Notebook plumbing shared by the experiments: logged training runs, fixed-step loops,
-back-to-back timings, job grids and per-seed selections of result tables.
+back-to-back timings, job grids run in worker processes (:func:`run_jobs`) and per-seed
+selections of result tables.
 
-Nothing here is a method: these helpers run, time and tabulate. Used by the notebooks
-``cut_cross_entropy``, ``lion_constrained``, ``pass_at_n_loss`` and ``stablemax_grokking``.
+Nothing here is a method: these helpers run, time and tabulate for the notebooks.
 """
 
 from __future__ import annotations
