@@ -63,6 +63,11 @@ METHODS: dict[str, Method] = {
             ["tests/rl/test_aepo.py", "tests/rl/test_grpo.py", "tests/rl/test_sequence.py"],
         ),
         _method(
+            "balanced_softmax_mse",
+            "Transferable Parasitic Estimation via Graph Contrastive Learning and Label Rebalancing in AMS Circuits",
+            2025, "2507.06535", [_S2], ["regkit/losses/balanced.py"], ["tests/losses/test_balanced.py"],
+        ),
+        _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
             [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/losses/test_linear_cross_entropy.py"],
         ),

@@ -2,7 +2,10 @@
 the workbook's plumbing (session, ledger, runner, report):
 
 - :mod:`~regkit.workbook.testbeds.classification`: the noisy-label / augmentation classification testbed
-  (digits and MNIST-1D, label noise, MLP and small CNNs, metrics) of ``cutmix``, ``elr``, ``ldr_losses``, ``ps_kd``;
+  (digits and MNIST-1D, label noise, MLP and small CNNs, metrics) of ``cutmix``, ``elr``, ``ldr_losses``, ``ps_kd``,
+  and its long-tailed subsample and metrics for ``balanced_softmax_mse``;
+- :mod:`~regkit.workbook.testbeds.imbalanced_regression`: the imbalanced regression task with a balanced test set of
+  ``balanced_softmax_mse``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
 - :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,

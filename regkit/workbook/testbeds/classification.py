@@ -9,12 +9,18 @@ and metrics, so their numbers are comparable:
   16×16, 2 conv layers with max pooling) and 1-D on MNIST-1D (3 conv layers × 32 channels);
 * training: Adam (lr 1e-3), batch 128, through the workbook's one loop (:func:`train_classifier`);
 * metrics on the clean test set: accuracy, NLL, ECE (15 bins) and AURC.
+
+``balanced_softmax_mse`` trains on a long-tailed subsample of the training split
+(:func:`long_tailed`: exponential class profile, class 0 the head) and scores the balanced test
+split with :func:`long_tailed_metrics` (balanced accuracy, macro-F1, tail-class accuracy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -41,6 +47,9 @@ __all__ = [
     "evaluate",
     "image_shape",
     "load",
+    "long_tailed",
+    "long_tailed_counts",
+    "long_tailed_metrics",
     "make_model",
     "noisy_label_metrics",
     "noisy_label_summary",
@@ -74,6 +83,63 @@ def corrupt(labels: torch.Tensor, noise: str, rate: float, num_classes: int, *, 
     if noise == "asymmetric":
         return asymmetric_noise(labels, rate, num_classes, generator=generator, flips=MNIST_PAIR_FLIPS)
     raise ValueError(f"noise must be 'symmetric' or 'asymmetric', got {noise!r}")
+
+
+def long_tailed_counts(n_max: int, num_classes: int, imbalance_ratio: float) -> list[int]:
+    """The exponential long-tail profile ``n_c = ⌊n_max · IR^(−c/(C−1))⌋`` (at least 1) for classes
+    ``c = 0 … C−1``: class 0 keeps ``n_max`` examples, class ``C−1`` about ``n_max / IR`` (the CIFAR-LT
+    profile of Cao et al. 2019, used by Balanced Softmax). ``ValueError`` unless ``n_max ≥ 1``,
+    ``num_classes ≥ 2`` and ``imbalance_ratio ≥ 1``."""
+    if isinstance(n_max, bool) or not isinstance(n_max, int) or n_max < 1:
+        raise ValueError(f"n_max must be a positive integer, got {n_max!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer ≥ 2, got {num_classes!r}")
+    if not (isinstance(imbalance_ratio, (int, float)) and np.isfinite(imbalance_ratio) and imbalance_ratio >= 1):
+        raise ValueError(f"imbalance_ratio must be a finite number ≥ 1, got {imbalance_ratio!r}")
+    # the power in float64 and a tiny slack, so that exact profiles (IR = 1: n_max everywhere) are not floored away
+    return [max(1, int(n_max * imbalance_ratio ** (-c / (num_classes - 1)) + 1e-9)) for c in range(num_classes)]
+
+
+def long_tailed(data: Dataset, imbalance_ratio: float, *, seed: int) -> Dataset:
+    """``data`` with its training split subsampled to the exponential profile :func:`long_tailed_counts`,
+    ``n_max`` being the smallest class count of the training split (so every class can be filled) and class
+    ``c`` the ``c``-th most frequent; the test split is left as it is (balanced for digits and MNIST-1D).
+    Each class's examples are drawn without replacement by a CPU generator seeded with ``seed`` and kept
+    in their original order. The class counts of the result are ``torch.bincount(result.y_train)``.
+    ``ValueError`` as :func:`long_tailed_counts`."""
+    labels = data.y_train.cpu()
+    counts = torch.bincount(labels, minlength=data.num_classes)
+    targets = long_tailed_counts(int(counts.min()), data.num_classes, imbalance_ratio)
+    generator = torch.Generator().manual_seed(seed)
+    keep = []
+    for c, n in enumerate(targets):
+        members = torch.nonzero(labels == c).flatten()
+        keep.append(members[torch.randperm(len(members), generator=generator)[:n]])
+    index = torch.cat(keep).sort().values.to(data.y_train.device)
+    return dataclasses.replace(data, x_train=data.x_train[index], y_train=data.y_train[index])
+
+
+@torch.no_grad()
+def long_tailed_metrics(logits: torch.Tensor, labels: torch.Tensor, tail_classes: Sequence[int]) -> dict[str, float]:
+    """Scores of the argmax predictions of ``logits`` ``(N, K)`` on ``labels`` ``(N,)``, from
+    :mod:`sklearn.metrics`: ``accuracy``, ``balanced_accuracy`` (the mean per-class recall),
+    ``macro_f1`` and ``tail_accuracy``, the mean recall of ``tail_classes`` (each must occur in ``labels``)."""
+    from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
+
+    num_classes = logits.shape[1]
+    pred = logits.argmax(1).cpu().numpy()
+    true = labels.cpu().numpy()
+    tail = list(tail_classes)
+    missing = sorted(set(tail) - set(true.tolist()))
+    if missing or not tail:
+        raise ValueError(f"tail_classes must be a non-empty list of classes present in labels, missing {missing}")
+    recall = recall_score(true, pred, labels=list(range(num_classes)), average=None, zero_division=0)
+    return {
+        "accuracy": float((pred == true).mean()),
+        "balanced_accuracy": float(balanced_accuracy_score(true, pred)),
+        "macro_f1": float(f1_score(true, pred, labels=list(range(num_classes)), average="macro", zero_division=0)),
+        "tail_accuracy": float(recall[tail].mean()),
+    }
 
 
 class _Reshape(nn.Module):

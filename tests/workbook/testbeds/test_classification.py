@@ -92,3 +92,51 @@ def test_noisy_label_summary_takes_the_first_peak_and_the_last_epoch():
         0.2,
         0.3,
     )
+
+
+def test_long_tailed_counts_follow_the_exponential_profile():
+    assert testbed.long_tailed_counts(100, 3, 100) == [100, 10, 1]
+    assert testbed.long_tailed_counts(133, 10, 100) == [133, 79, 47, 28, 17, 10, 6, 3, 2, 1]
+    assert testbed.long_tailed_counts(7, 4, 1) == [7, 7, 7, 7]  # IR = 1: balanced
+    assert testbed.long_tailed_counts(5, 3, 1000) == [5, 1, 1]  # at least one example per class
+    for bad in ({"n_max": 0}, {"num_classes": 1}, {"imbalance_ratio": 0.5}):
+        with pytest.raises(ValueError):
+            testbed.long_tailed_counts(**{"n_max": 10, "num_classes": 3, "imbalance_ratio": 10} | bad)
+
+
+def _balanced_data(per_class=20, num_classes=4):
+    y = torch.arange(num_classes).repeat_interleave(per_class)
+    x = torch.arange(len(y), dtype=torch.float32)[:, None]  # feature = position: tracks the examples kept
+    return Dataset("t", x, y, x[:8], y[:8], num_classes)
+
+
+def test_long_tailed_subsamples_the_training_split_per_seed():
+    data = _balanced_data()
+    lt = testbed.long_tailed(data, 20, seed=0)
+    assert torch.bincount(lt.y_train, minlength=4).tolist() == testbed.long_tailed_counts(20, 4, 20)
+    assert torch.equal(data.y_train[lt.x_train[:, 0].long()], lt.y_train)  # every kept example keeps its label
+    assert torch.all(lt.x_train[1:, 0] > lt.x_train[:-1, 0])  # original order, no repeats
+    assert lt.x_test is data.x_test and lt.y_test is data.y_test and lt.num_classes == 4
+    again, other = testbed.long_tailed(data, 20, seed=0), testbed.long_tailed(data, 20, seed=1)
+    assert torch.equal(again.x_train, lt.x_train) and not torch.equal(other.x_train, lt.x_train)
+
+
+def test_long_tailed_takes_n_max_from_the_smallest_class():
+    data = _balanced_data()
+    keep = data.y_train != 2
+    keep[torch.nonzero(data.y_train == 2).flatten()[:10]] = True  # class 2: 10 examples, the others 20
+    small = Dataset("t", data.x_train[keep], data.y_train[keep], data.x_test, data.y_test, 4)
+    lt = testbed.long_tailed(small, 10, seed=0)
+    assert torch.bincount(lt.y_train, minlength=4).tolist() == testbed.long_tailed_counts(10, 4, 10)
+
+
+def test_long_tailed_metrics_by_hand():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    pred = torch.tensor([0, 0, 0, 1, 2, 0])  # recalls 1, 0.5, 0.5
+    metrics = testbed.long_tailed_metrics(F.one_hot(pred, 3).float(), labels, [1, 2])
+    # F1: class 0: precision 2/4, recall 1 → 2/3; class 1: 1, 0.5 → 2/3; class 2: 1, 0.5 → 2/3
+    assert metrics == pytest.approx(
+        {"accuracy": 4 / 6, "balanced_accuracy": 2 / 3, "macro_f1": 2 / 3, "tail_accuracy": 0.5}
+    )
+    with pytest.raises(ValueError, match="tail_classes"):
+        testbed.long_tailed_metrics(F.one_hot(pred, 4).float(), labels, [3])
