@@ -3,6 +3,9 @@ the workbook's plumbing (session, ledger, runner, report):
 
 - :mod:`~regkit.workbook.testbeds.classification`: the noisy-label / augmentation classification testbed
   (digits and MNIST-1D, label noise, MLP and small CNNs, metrics) of ``cutmix``, ``elr``, ``ldr_losses``, ``ps_kd``;
+- :mod:`~regkit.workbook.testbeds.imbalanced_binary`: imbalanced binary tasks (digits 9 vs rest, a 5 % synthetic task,
+  breast cancer at 10 % malignant) split train / validation / test, metrics at a threshold and a tuned threshold, of
+  ``anyloss_metric_losses``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
 - :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,
