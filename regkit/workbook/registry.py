@@ -63,6 +63,10 @@ METHODS: dict[str, Method] = {
             ["tests/rl/test_aepo.py", "tests/rl/test_grpo.py", "tests/rl/test_sequence.py"],
         ),
         _method(
+            "anyloss_metric_losses", "AnyLoss: Transforming Classification Metrics into Loss Functions", 2024,
+            "2405.14745", [_S1], ["regkit/losses/anyloss.py"], ["tests/losses/test_anyloss.py"],
+        ),
+        _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
             [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/losses/test_linear_cross_entropy.py"],
         ),
