@@ -63,6 +63,10 @@ METHODS: dict[str, Method] = {
             ["tests/rl/test_aepo.py", "tests/rl/test_grpo.py", "tests/rl/test_sequence.py"],
         ),
         _method(
+            "anyloss_metric_losses", "AnyLoss: Transforming Classification Metrics into Loss Functions", 2024,
+            "2405.14745", [_S1], ["regkit/losses/anyloss.py"], ["tests/losses/test_anyloss.py"],
+        ),
+        _method(
             "balanced_softmax_mse",
             "Transferable Parasitic Estimation via Graph Contrastive Learning and Label Rebalancing in AMS Circuits",
             2025, "2507.06535", [_S2], ["regkit/losses/balanced.py"], ["tests/losses/test_balanced.py"],

@@ -6,6 +6,9 @@ the workbook's plumbing (session, ledger, runner, report):
   and its long-tailed subsample and metrics for ``balanced_softmax_mse``;
 - :mod:`~regkit.workbook.testbeds.imbalanced_regression`: the imbalanced regression task with a balanced test set of
   ``balanced_softmax_mse``;
+- :mod:`~regkit.workbook.testbeds.imbalanced_binary`: imbalanced binary tasks (digits 9 vs rest, a 5 % synthetic task,
+  breast cancer at 10 % malignant) split train / validation / test, metrics at a threshold and a tuned threshold, of
+  ``anyloss_metric_losses``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
 - :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,
