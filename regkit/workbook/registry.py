@@ -81,6 +81,10 @@ METHODS: dict[str, Method] = {
             2019, "1905.04899", [_S4], ["regkit/regularizers/mixing.py"], ["tests/regularizers/test_mixing.py"],
         ),
         _method(
+            "dice_loss_imbalanced", "Dice Loss for Data-imbalanced NLP Tasks", 2020, "1911.02855", [_S2],
+            ["regkit/losses/dice.py"], ["tests/losses/test_dice.py"],
+        ),
+        _method(
             "elr", "Early-Learning Regularization Prevents Memorization of Noisy Labels", 2020, "2007.00151",
             [_S0, _S3, _S4], ["regkit/losses/elr.py"], ["tests/losses/test_elr.py"],
         ),

@@ -18,7 +18,9 @@ the workbook's plumbing (session, ledger, runner, report):
 - :mod:`~regkit.workbook.testbeds.ot_problems`: Gaussian transport problems with a closed-form map, point clouds and
   the routing toy of ``monge_gap``, ``sinkhorn_newton_sparse`` and ``sparsity_constrained_ot``;
 - :mod:`~regkit.workbook.testbeds.rl_tasks`: the digit-sum task and autoregressive policy of ``aepo_entropy_control``;
-- :mod:`~regkit.workbook.testbeds.preference_tasks`: the preference task of ``f_dpo``.
+- :mod:`~regkit.workbook.testbeds.preference_tasks`: the preference task of ``f_dpo``;
+- :mod:`~regkit.workbook.testbeds.tagging`: the synthetic NER-like tagging task and BiGRU tagger of
+  ``dice_loss_imbalanced``.
 """
 
 from regkit.workbook.testbeds.models import mlp
