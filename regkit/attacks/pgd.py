@@ -36,7 +36,7 @@ Shapes: ``x`` ``(B, ...)`` floating (the norm of an example is over all its non-
 generator's device and moved to ``x``'s, so a CPU generator gives the same start on any device),
 or from torch's global generator when it is ``None``.
 
-To be used by ``notebooks/comp_sum_losses.ipynb`` (ADV-comp-sum training and its PGD robust accuracy).
+Used by ``notebooks/comp_sum_losses.ipynb`` (ADV-comp-sum training and its PGD robust accuracy).
 """
 
 from __future__ import annotations
