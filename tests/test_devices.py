@@ -38,6 +38,7 @@ from regkit.losses import (
     squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
+    trades_loss,
 )
 from regkit.optim import Lion, OrthoGrad
 from regkit.ot import (
@@ -116,6 +117,12 @@ CASES = {
     },
     "adv_comp_sum_loss": lambda: (
         lambda z, a, y: adv_comp_sum_loss(z, a, y, tau=1.0, nu=2.0, rho=0.5, reduction="none"),
+        _logits(),
+        _logits(2),
+        _labels(),
+    ),
+    "trades_loss": lambda: (
+        lambda z, a, y: trades_loss(z, a, y, beta=6.0, reduction="none"),
         _logits(),
         _logits(2),
         _labels(),

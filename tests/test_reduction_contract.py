@@ -38,6 +38,8 @@ from regkit.losses import (
     squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
+    trades_kl,
+    trades_loss,
     vocab_parallel_linear_cross_entropy,
 )
 from regkit.regularizers import PSKD, soft_cross_entropy
@@ -66,6 +68,8 @@ CALLS = {
     "comp_sum_loss": lambda r: comp_sum_loss(LOGITS, LABELS, tau=0.5, reduction=r),
     "adv_comp_sum_loss": lambda r: adv_comp_sum_loss(LOGITS, LOGITS + 1, LABELS, tau=1.0, nu=1.0, reduction=r),
     "margin_vector_distance": lambda r: margin_vector_distance(LOGITS, LOGITS + 1, LABELS, reduction=r),
+    "trades_loss": lambda r: trades_loss(LOGITS, 2 * LOGITS, LABELS, beta=6.0, reduction=r),
+    "trades_kl": lambda r: trades_kl(LOGITS, 2 * LOGITS, reduction=r),
     "spherical_z_loss": lambda r: spherical_z_loss(LOGITS, LABELS, reduction=r),
     "spherical_softmax_cross_entropy": lambda r: spherical_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
     "taylor_softmax_cross_entropy": lambda r: taylor_softmax_cross_entropy(LOGITS, LABELS, reduction=r),

@@ -1,5 +1,5 @@
-"""Training losses: cross-entropy variants, noisy-label, comp-sum, spherical-family, label-rebalancing and metric
-(confusion-matrix, Dice) losses, and the L2-SVM (squared hinge) head."""
+"""Training losses: cross-entropy variants, noisy-label, comp-sum, TRADES, spherical-family, label-rebalancing and
+metric (confusion-matrix, Dice) losses, and the L2-SVM (squared hinge) head."""
 
 from regkit.losses.anyloss import ANYLOSS_METRICS, SoftConfusion, anyloss, anyloss_approximation, soft_confusion_matrix
 from regkit.losses.balanced import BalancedMSELoss, balanced_mse_loss, balanced_softmax_loss
@@ -22,6 +22,7 @@ from regkit.losses.spherical import (
 )
 from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_entropy
 from regkit.losses.svm import l2_svm_objective, squared_hinge_loss
+from regkit.losses.trades import trades_kl, trades_loss
 from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
@@ -63,5 +64,7 @@ __all__ = [
     "standardize_logits",
     "taylor_softmax",
     "taylor_softmax_cross_entropy",
+    "trades_kl",
+    "trades_loss",
     "vocab_parallel_linear_cross_entropy",
 ]

@@ -72,6 +72,12 @@ METHODS: dict[str, Method] = {
             2025, "2507.06535", [_S2], ["regkit/losses/balanced.py"], ["tests/losses/test_balanced.py"],
         ),
         _method(
+            "comp_sum_losses", "Cross-Entropy Loss Functions: Theoretical Analysis and Applications", 2023,
+            "2304.07288", [_S1, _S2],
+            ["regkit/losses/comp_sum.py", "regkit/attacks/pgd.py", "regkit/losses/trades.py"],
+            ["tests/losses/test_comp_sum.py", "tests/attacks/test_pgd.py", "tests/losses/test_trades.py"],
+        ),
+        _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
             [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/losses/test_linear_cross_entropy.py"],
         ),

@@ -36,6 +36,7 @@ from regkit.losses import (
     spherical_z_loss,
     squared_hinge_loss,
     stablemax_cross_entropy,
+    trades_loss,
 )
 from regkit.losses.pass_at_n import coverage_gradient_factor
 from regkit.optim import Lion, OrthoGrad
@@ -101,6 +102,8 @@ BAD = [
     ("nu", -1.0, lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=v)),
     ("rho", 0.0, lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=1.0, rho=v)),
     ("distance", "l1", lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=1.0, distance=v)),
+    ("beta", -1.0, lambda v: trades_loss(LOGITS, LOGITS, LABELS, beta=v)),
+    ("beta", NAN, lambda v: trades_loss(LOGITS, LOGITS, LABELS, beta=v)),
     ("eps", -0.1, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=v, step_size=0.1, steps=1)),
     ("step_size", 0.0, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=v, steps=1)),
     ("steps", 0, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=0.1, steps=v)),

@@ -4,7 +4,9 @@
 and metrics, so their numbers are comparable:
 
 * data: scikit-learn digits (8×8 images, 1,347 / 450) and MNIST-1D (length-40 signals,
-  4,000 / 1,000), optionally with symmetric or asymmetric (pair-flip) training-label noise;
+  4,000 / 1,000), standardized, optionally with symmetric or asymmetric (pair-flip) training-label
+  noise; and digits with its grey levels in [0, 1] (:func:`load_unit_digits`), the input box
+  of adversarial attacks;
 * models: an MLP (2 × 256 ReLU) on flat inputs, or a small CNN: 2-D on digits (upsampled to
   16×16, 2 conv layers with max pooling) and 1-D on MNIST-1D (3 conv layers × 32 channels);
 * training: Adam (lr 1e-3), batch 128, through the workbook's one loop (:func:`train_classifier`);
@@ -47,6 +49,7 @@ __all__ = [
     "evaluate",
     "image_shape",
     "load",
+    "load_unit_digits",
     "long_tailed",
     "long_tailed_counts",
     "long_tailed_metrics",
@@ -71,6 +74,21 @@ def load(name: str, *, noise: str = "none", rate: float = 0.0, seed: int = 0) ->
     clean = data.y_train
     noisy = clean if noise == "none" else corrupt(clean, noise, rate, data.num_classes, seed=10_000 + seed)[0]
     return Dataset(data.name, data.x_train, noisy, data.x_test, data.y_test, data.num_classes), clean
+
+
+def load_unit_digits() -> Dataset:
+    """Digits with the pixels scaled to [0, 1] (grey level / 16) instead of standardized, in the split
+    of ``load("digits")`` (the same examples in the same order): the box of valid images, in which an
+    ℓ∞ radius ε is 16 ε grey levels. For attacks with ``clamp=(0, 1)``."""
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = sklearn_digits(return_X_y=True)
+    # regkit.data.load_digits' split (test_size 0.25, split_seed 0, stratified); tested to match it
+    x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+    as_x = lambda a: torch.as_tensor(a, dtype=torch.float32)
+    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64)
+    return Dataset("digits", as_x(x_train), as_y(y_train), as_x(x_test), as_y(y_test), 10)
 
 
 def corrupt(labels: torch.Tensor, noise: str, rate: float, num_classes: int, *, seed: int):

@@ -140,3 +140,17 @@ def test_long_tailed_metrics_by_hand():
     )
     with pytest.raises(ValueError, match="tail_classes"):
         testbed.long_tailed_metrics(F.one_hot(pred, 4).float(), labels, [3])
+
+
+def test_unit_digits_are_the_standardized_digits_in_grey_levels_over_16():
+    unit, (standard, _) = testbed.load_unit_digits(), testbed.load("digits")
+    for split in ("train", "test"):
+        x, x_std = getattr(unit, f"x_{split}"), getattr(standard, f"x_{split}")
+        assert torch.equal(getattr(unit, f"y_{split}"), getattr(standard, f"y_{split}"))
+        assert x.dtype == torch.float32 and x.shape == x_std.shape
+        assert x.min() == 0 and x.max() == 1 and torch.equal(x * 16, (x * 16).round())  # 17 grey levels
+    mean, std = unit.x_train.double().mean(0), unit.x_train.double().std(0, correction=0)
+    std[std < 1e-8 / 16] = 1 / 16  # constant pixels: load("digits") divides by 1 grey level
+    for split in ("train", "test"):  # the same examples: standardizing gives load("digits")
+        x = (getattr(unit, f"x_{split}").double() - mean) / std
+        torch.testing.assert_close(x.float(), getattr(standard, f"x_{split}"), rtol=1e-5, atol=1e-5)
