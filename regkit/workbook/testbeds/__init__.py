@@ -4,7 +4,7 @@ the workbook's plumbing (session, ledger, runner, report):
 - :mod:`~regkit.workbook.testbeds.classification`: the noisy-label / augmentation classification testbed
   (digits and MNIST-1D, label noise, MLP and small CNNs, metrics) of ``cutmix``, ``elr``, ``ldr_losses``, ``ps_kd``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
-- :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
+- :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`, :func:`gru_classifier`);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,
   TinyLM);
 - :mod:`~regkit.workbook.testbeds.box_lsq`: the box-constrained least-squares problem of ``lion_constrained``;
@@ -15,6 +15,6 @@ the workbook's plumbing (session, ledger, runner, report):
 - :mod:`~regkit.workbook.testbeds.preference_tasks`: the preference task of ``f_dpo``.
 """
 
-from regkit.workbook.testbeds.models import mlp
+from regkit.workbook.testbeds.models import gru_classifier, mlp
 
-__all__ = ["mlp"]
+__all__ = ["gru_classifier", "mlp"]
