@@ -62,6 +62,14 @@ METHODS: dict[str, Method] = {
             2025, "2510.08141", [_S0], ["regkit/rl/aepo.py", "regkit/rl/grpo.py", "regkit/rl/sequence.py"],
             ["tests/rl/test_aepo.py", "tests/rl/test_grpo.py", "tests/rl/test_sequence.py"],
         ),
+        # cnn_svm_head also covers the catalogue's gru_svm_head (Agarap 2017, arXiv:1709.03082, seeds _S1 and _S2):
+        # the same L2-SVM head on a GRU, in the same notebook
+        _method(
+            "cnn_svm_head",
+            "An Architecture Combining Convolutional Neural Network (CNN) and Support Vector Machine (SVM) for Image "
+            "Classification",
+            2017, "1712.03541", [_S2], ["regkit/losses/svm.py"], ["tests/losses/test_svm.py"],
+        ),
         _method(
             "anyloss_metric_losses", "AnyLoss: Transforming Classification Metrics into Loss Functions", 2024,
             "2405.14745", [_S1], ["regkit/losses/anyloss.py"], ["tests/losses/test_anyloss.py"],

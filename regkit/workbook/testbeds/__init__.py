@@ -10,7 +10,7 @@ the workbook's plumbing (session, ledger, runner, report):
   breast cancer at 10 % malignant) split train / validation / test, metrics at a threshold and a tuned threshold, of
   ``anyloss_metric_losses``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
-- :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`);
+- :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`, :func:`gru_classifier`);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,
   TinyLM);
 - :mod:`~regkit.workbook.testbeds.box_lsq`: the box-constrained least-squares problem of ``lion_constrained``;
@@ -23,6 +23,6 @@ the workbook's plumbing (session, ledger, runner, report):
   ``dice_loss_imbalanced``.
 """
 
-from regkit.workbook.testbeds.models import mlp
+from regkit.workbook.testbeds.models import gru_classifier, mlp
 
-__all__ = ["mlp"]
+__all__ = ["gru_classifier", "mlp"]

@@ -154,3 +154,63 @@ def test_unit_digits_are_the_standardized_digits_in_grey_levels_over_16():
     for split in ("train", "test"):  # the same examples: standardizing gives load("digits")
         x = (getattr(unit, f"x_{split}").double() - mean) / std
         torch.testing.assert_close(x.float(), getattr(standard, f"x_{split}"), rtol=1e-5, atol=1e-5)
+
+
+def test_shifted_noisy_digits_without_perturbation_is_the_testbed_digits():
+    clean = testbed.load("digits")[0]
+    same = testbed.shifted_noisy_digits(sigma=0.0, max_shift=0, seed=5)
+    for a, b in ((same.x_train, clean.x_train), (same.x_test, clean.x_test)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert torch.equal(same.y_train, clean.y_train) and torch.equal(same.y_test, clean.y_test)
+
+
+def test_each_image_is_one_of_its_nine_one_pixel_shifts_with_a_zero_border():
+    from regkit.workbook.testbeds.classification import _shift_and_add_noise
+
+    x = torch.arange(1, 20 * 64 + 1, dtype=torch.float64).reshape(20, 64)  # no zeros to begin with
+    out = _shift_and_add_noise(x, 0.0, 1, torch.Generator().manual_seed(0))
+    shifts = []
+    for shifted, source in zip(out.reshape(20, 8, 8), x.reshape(20, 8, 8)):
+        matches = []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                expected = torch.zeros(8, 8, dtype=x.dtype)
+                expected[max(dy, 0) : 8 + min(dy, 0), max(dx, 0) : 8 + min(dx, 0)] = source[
+                    max(-dy, 0) : 8 - max(dy, 0), max(-dx, 0) : 8 - max(dx, 0)
+                ]
+                matches.append(torch.equal(shifted, expected))
+        assert sum(matches) == 1
+        shifts.append(matches.index(True))
+    assert len(set(shifts)) > 3  # the offsets vary between images
+    noisy = _shift_and_add_noise(x, 2.0, 1, torch.Generator().manual_seed(0))  # the same offsets, plus noise
+    noise = noisy - out
+    assert float(noise.std()) == pytest.approx(2.0, rel=0.05) and abs(float(noise.mean())) < 0.1
+
+
+def test_shifted_noisy_digits_is_standardized_and_deterministic_per_seed():
+    a, b, c = (testbed.shifted_noisy_digits(sigma=2.0, seed=s) for s in (1, 1, 2))
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_test, b.x_test)
+    assert not torch.equal(a.x_train, c.x_train) and not torch.equal(a.x_test, c.x_test)
+    torch.testing.assert_close(a.x_train.mean(0), torch.zeros(64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.x_train.std(0, correction=0), torch.ones(64), atol=1e-4, rtol=0)
+    assert torch.equal(a.y_test, testbed.load("digits")[0].y_test)
+    with pytest.raises(ValueError, match="sigma"):
+        testbed.shifted_noisy_digits(sigma=-1.0, seed=0)
+    with pytest.raises(ValueError, match="max_shift"):
+        testbed.shifted_noisy_digits(sigma=0.0, max_shift=8, seed=0)
+
+
+def test_validation_split_holds_out_a_stratified_fraction_of_the_training_set():
+    data = testbed.load("digits")[0]
+    split = testbed.validation_split(data, 0.2, seed=0)
+    assert len(split.y_test) == 270 and len(split.y_train) == 1347 - 270  # ⌈0.2 · 1347⌉ held out
+    rows = {tuple(r.tolist()) for r in data.x_train}
+    fit, held = ({tuple(r.tolist()) for r in x} for x in (split.x_train, split.x_test))
+    assert fit | held == rows and not fit & held  # a partition of the training set
+    shares = torch.bincount(split.y_test, minlength=10) / len(split.y_test)
+    assert torch.allclose(shares, torch.bincount(data.y_train, minlength=10) / len(data.y_train), atol=0.01)
+    again = testbed.validation_split(data, 0.2, seed=0)
+    assert torch.equal(again.x_test, split.x_test)
+    assert not torch.equal(testbed.validation_split(data, 0.2, seed=1).x_test, split.x_test)
+    with pytest.raises(ValueError, match="fraction"):
+        testbed.validation_split(data, 1.0, seed=0)
