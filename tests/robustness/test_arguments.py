@@ -34,6 +34,7 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     squared_hinge_loss,
     stablemax_cross_entropy,
 )
@@ -72,6 +73,8 @@ BAD = [
     ("a", 0.0, lambda v: spherical_z_loss(LOGITS, LABELS, a=v)),
     ("a", INF, lambda v: spherical_z_loss(LOGITS, LABELS, a=v)),
     ("b", NAN, lambda v: spherical_z_loss(LOGITS, LABELS, b=v)),
+    ("a", -1.0, lambda v: spherical_z_loss_factored(LOGITS, torch.eye(4), LABELS, a=v)),
+    ("b", INF, lambda v: spherical_z_loss_factored(LOGITS, torch.eye(4), LABELS, b=v)),
     ("eps", 0.0, lambda v: spherical_softmax_cross_entropy(LOGITS, LABELS, eps=v)),
     ("noise_var", -1.0, lambda v: balanced_mse_loss(LOGITS, LOGITS, noise_var=v)),
     ("init_noise_sigma", 0.0, lambda v: BalancedMSELoss(v)),
