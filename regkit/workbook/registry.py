@@ -154,6 +154,11 @@ METHODS: dict[str, Method] = {
             ["regkit/losses/stablemax.py", "regkit/optim/orthograd.py"],
             ["tests/losses/test_stablemax.py", "tests/optim/test_orthograd.py"],
         ),
+        _method(
+            "z_loss_spherical",
+            "The Z-loss: a shift and scale invariant classification loss belonging to the Spherical Family", 2016,
+            "1604.08859", [_S1, _S2], ["regkit/losses/spherical.py"], ["tests/losses/test_spherical.py"],
+        ),
     )
 }  # fmt: skip
 
