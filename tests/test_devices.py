@@ -35,6 +35,7 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
@@ -168,6 +169,18 @@ CASES = {
         _logits(0, (B, 3)),
         _logits(1, (C, 3)),
         _labels(),
+    ),
+    "spherical_z_loss_factored": lambda: (
+        lambda h, w, y: spherical_z_loss_factored(h, w, y, a=2.0, b=0.5),
+        _logits(0, (7, 3)),
+        _logits(1, (11, 3)),
+        _labels(2, 7, 11),
+    ),
+    "spherical_z_loss_factored_precomputed": lambda: (
+        lambda h, w, y: spherical_z_loss_factored(h, w, y, gram=w.T @ w, weight_sum=w.sum(0), reduction="none"),
+        _logits(0, (7, 3)),
+        _logits(1, (11, 3)),
+        _labels(2, 7, 11),
     ),
     "linear_cross_entropy": lambda: (
         lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),

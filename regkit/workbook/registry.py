@@ -103,6 +103,10 @@ METHODS: dict[str, Method] = {
             [_S0, _S3, _S4], ["regkit/losses/elr.py"], ["tests/losses/test_elr.py"],
         ),
         _method(
+            "equiangular_basis_vectors", "Equiangular Basis Vectors", 2023, "2303.11637", [_S2],
+            ["regkit/heads/equiangular.py"], ["tests/heads/test_equiangular.py"],
+        ),
+        _method(
             "f_dpo",
             "Beyond Reverse KL: Generalizing Direct Preference Optimization with Diverse Divergence Constraints",
             2024, "2309.16240", [_S1], ["regkit/divergences/f_divergence.py", "regkit/divergences/f_dpo.py"],
@@ -149,6 +153,11 @@ METHODS: dict[str, Method] = {
             "stablemax_grokking", "Grokking at the Edge of Numerical Stability", 2025, "2501.04697", [_S4],
             ["regkit/losses/stablemax.py", "regkit/optim/orthograd.py"],
             ["tests/losses/test_stablemax.py", "tests/optim/test_orthograd.py"],
+        ),
+        _method(
+            "z_loss_spherical",
+            "The Z-loss: a shift and scale invariant classification loss belonging to the Spherical Family", 2016,
+            "1604.08859", [_S1, _S2], ["regkit/losses/spherical.py"], ["tests/losses/test_spherical.py"],
         ),
     )
 }  # fmt: skip
