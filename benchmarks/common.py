@@ -25,9 +25,9 @@ def machine() -> dict:
     }
 
 
-def write(name: str, results: dict) -> Path:
-    """Write ``outputs/benchmarks/<name>.json`` with the machine description."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{name}.json"
+def write(name: str, results: dict, *, out: Path = OUT) -> Path:
+    """Write ``<out>/<name>.json`` (default ``outputs/benchmarks/``) with the machine description."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, "machine": machine(), **results}, indent=2) + "\n")
     return path

@@ -35,9 +35,11 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
+    trades_loss,
 )
 from regkit.optim import Lion, OrthoGrad
 from regkit.ot import (
@@ -120,6 +122,12 @@ CASES = {
         _logits(2),
         _labels(),
     ),
+    "trades_loss": lambda: (
+        lambda z, a, y: trades_loss(z, a, y, beta=6.0, reduction="none"),
+        _logits(),
+        _logits(2),
+        _labels(),
+    ),
     "spherical_z_loss": lambda: (lambda z, y: spherical_z_loss(z, y, a=2.0, b=0.5), _logits(), _labels()),
     "spherical_softmax_cross_entropy": lambda: (spherical_softmax_cross_entropy, _logits(), _labels()),
     "taylor_softmax_cross_entropy": lambda: (taylor_softmax_cross_entropy, _logits(), _labels()),
@@ -161,6 +169,18 @@ CASES = {
         _logits(0, (B, 3)),
         _logits(1, (C, 3)),
         _labels(),
+    ),
+    "spherical_z_loss_factored": lambda: (
+        lambda h, w, y: spherical_z_loss_factored(h, w, y, a=2.0, b=0.5),
+        _logits(0, (7, 3)),
+        _logits(1, (11, 3)),
+        _labels(2, 7, 11),
+    ),
+    "spherical_z_loss_factored_precomputed": lambda: (
+        lambda h, w, y: spherical_z_loss_factored(h, w, y, gram=w.T @ w, weight_sum=w.sum(0), reduction="none"),
+        _logits(0, (7, 3)),
+        _logits(1, (11, 3)),
+        _labels(2, 7, 11),
     ),
     "linear_cross_entropy": lambda: (
         lambda h, w, y: linear_cross_entropy(h, w, y, chunk_size=4, token_chunk_size=3, z_loss=1e-3, filter_eps=None),

@@ -35,9 +35,12 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     squared_hinge_loss,
     stablemax_cross_entropy,
     taylor_softmax_cross_entropy,
+    trades_kl,
+    trades_loss,
     vocab_parallel_linear_cross_entropy,
 )
 from regkit.regularizers import PSKD, soft_cross_entropy
@@ -66,7 +69,10 @@ CALLS = {
     "comp_sum_loss": lambda r: comp_sum_loss(LOGITS, LABELS, tau=0.5, reduction=r),
     "adv_comp_sum_loss": lambda r: adv_comp_sum_loss(LOGITS, LOGITS + 1, LABELS, tau=1.0, nu=1.0, reduction=r),
     "margin_vector_distance": lambda r: margin_vector_distance(LOGITS, LOGITS + 1, LABELS, reduction=r),
+    "trades_loss": lambda r: trades_loss(LOGITS, 2 * LOGITS, LABELS, beta=6.0, reduction=r),
+    "trades_kl": lambda r: trades_kl(LOGITS, 2 * LOGITS, reduction=r),
     "spherical_z_loss": lambda r: spherical_z_loss(LOGITS, LABELS, reduction=r),
+    "spherical_z_loss_factored": lambda r: spherical_z_loss_factored(HIDDEN, WEIGHT, LABELS, reduction=r),
     "spherical_softmax_cross_entropy": lambda r: spherical_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
     "taylor_softmax_cross_entropy": lambda r: taylor_softmax_cross_entropy(LOGITS, LABELS, reduction=r),
     "balanced_softmax_loss": lambda r: balanced_softmax_loss(LOGITS, LABELS, class_counts=[5, 1, 2], reduction=r),

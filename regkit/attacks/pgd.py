@@ -36,7 +36,7 @@ Shapes: ``x`` ``(B, ...)`` floating (the norm of an example is over all its non-
 generator's device and moved to ``x``'s, so a CPU generator gives the same start on any device),
 or from torch's global generator when it is ``None``.
 
-To be used by ``notebooks/comp_sum_losses.ipynb`` (ADV-comp-sum training and its PGD robust accuracy).
+Used by ``notebooks/comp_sum_losses.ipynb`` (ADV-comp-sum training and its PGD robust accuracy).
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ import torch.nn.functional as F
 
 from regkit._checks import check_choice, check_number, check_tensor
 from regkit.losses.comp_sum import DISTANCES, margin_vector_distance
+from regkit.losses.trades import trades_kl
 
-__all__ = ["pgd_attack", "smoothness_attack"]
+__all__ = ["pgd_attack", "smoothness_attack", "trades_attack"]
 
 #: the supported perturbation norms
 NORMS = ("inf", "2")
@@ -250,6 +251,54 @@ def smoothness_attack(
         steps=steps,
         norm=norm,
         loss_fn=distance_to_clean,
+        random_start=random_start,
+        generator=generator,
+        clamp=clamp,
+    )
+
+
+def trades_attack(
+    model,
+    x,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    norm: str = "inf",
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+    clamp=None,
+) -> torch.Tensor:
+    r"""PGD on the KL term of TRADES, :math:`\max_{x'} \operatorname{KL}\big(p(x) \,\|\, p(x')\big)`.
+
+    The inner maximization of :func:`regkit.losses.trades_loss` (Zhang et al. 2019; the authors'
+    ``trades.py``): the clean logits :math:`h(x)` are computed once, in the attack's eval mode and
+    without gradients, and :func:`pgd_attack` maximizes :func:`regkit.losses.trades_kl` from them.
+    No labels: the KL compares the model with itself. Its gradient at :math:`x' = x` (the minimum)
+    is 0 up to rounding, whose sign would steer the first step, so keep ``random_start=True``; the
+    start is uniform in the ball, where the reference starts at :math:`x + 0.001\,\mathcal{N}(0, I)`
+    (both leave the minimum; the steps do the rest).
+
+    Args:
+        model, x, eps, step_size, steps, norm, random_start, generator, clamp: as in :func:`pgd_attack`.
+    """
+    clean = []  # h(x), computed at the first step: after pgd_attack's checks, inside its eval mode
+
+    def kl_from_clean(adv_logits, _rows):
+        if not clean:
+            with torch.no_grad():
+                clean.append(model(x.detach()))
+        return trades_kl(clean[0], adv_logits, reduction="sum")
+
+    return pgd_attack(
+        model,
+        x,
+        x,  # pgd_attack's labels: rows that the KL ignores
+        eps=eps,
+        step_size=step_size,
+        steps=steps,
+        norm=norm,
+        loss_fn=kl_from_clean,
         random_start=random_start,
         generator=generator,
         clamp=clamp,

@@ -1,5 +1,5 @@
-"""Training losses: cross-entropy variants, noisy-label, comp-sum, spherical-family, label-rebalancing and metric
-(confusion-matrix, Dice) losses, and the L2-SVM (squared hinge) head."""
+"""Training losses: cross-entropy variants, noisy-label, comp-sum, TRADES, spherical-family, label-rebalancing and
+metric (confusion-matrix, Dice) losses, and the L2-SVM (squared hinge) head."""
 
 from regkit.losses.anyloss import ANYLOSS_METRICS, SoftConfusion, anyloss, anyloss_approximation, soft_confusion_matrix
 from regkit.losses.balanced import BalancedMSELoss, balanced_mse_loss, balanced_softmax_loss
@@ -16,12 +16,14 @@ from regkit.losses.spherical import (
     spherical_softmax,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     standardize_logits,
     taylor_softmax,
     taylor_softmax_cross_entropy,
 )
 from regkit.losses.stablemax import log_stablemax, stablemax, stablemax_cross_entropy
 from regkit.losses.svm import l2_svm_objective, squared_hinge_loss
+from regkit.losses.trades import trades_kl, trades_loss
 from regkit.losses.vocab_parallel import vocab_parallel_linear_cross_entropy
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "spherical_softmax",
     "spherical_softmax_cross_entropy",
     "spherical_z_loss",
+    "spherical_z_loss_factored",
     "soft_confusion_matrix",
     "squared_hinge_loss",
     "stablemax",
@@ -63,5 +66,7 @@ __all__ = [
     "standardize_logits",
     "taylor_softmax",
     "taylor_softmax_cross_entropy",
+    "trades_kl",
+    "trades_loss",
     "vocab_parallel_linear_cross_entropy",
 ]

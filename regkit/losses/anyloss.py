@@ -33,6 +33,11 @@ repository, ``doheonhan/anyloss_extension``; their later README recommends :math
 A hard 0/1 input gives :math:`A(1) = \sigma(L/2)`, within :math:`e^{-36.5} \approx 10^{-16}` of 1 at
 :math:`L = 73`, so each loss equals 1 − the metric of the hard predictions to float64 rounding.
 
+**Without the approximation** (``amplifier=None``): :math:`\hat y = p`, the raw probabilities, so the counts
+are the "soft" confusion matrix of earlier metric surrogates (``metric="f1"`` is the soft-F1 loss
+:math:`1 - 2\sum_i y_i p_i / (\sum_i y_i + \sum_i p_i)`). It is the paper's ablation baseline: the same
+loss without :math:`A`, whose counts stay fractional wherever the network is unsure.
+
 **Multi-class (our extension; the paper is binary only).** One-vs-rest: class :math:`c` is the
 positive class of its own binary problem, with the labels :math:`y_{ic} = [\text{label}_i = c]` and the
 predictions :math:`A(p_{ic})` (:math:`p_{ic}` the probability of class :math:`c`, a softmax column, or
@@ -55,7 +60,7 @@ is finite (and 0 where the product is 0). The authors' later code drops the squa
 (:math:`\mathrm{TPR} \cdot \mathrm{TNR}`, a monotone transform); this module keeps the metric itself.
 
 Raises: ``ValueError`` naming the argument for an unknown ``metric`` or ``reduction``, ``beta`` or
-``amplifier`` not a positive finite number, ``beta`` other than 1 with ``metric="f1"``, probabilities
+``amplifier`` neither ``None`` nor a positive finite number, ``beta`` other than 1 with ``metric="f1"``, probabilities
 outside ``[0, 1]`` or non-finite, a wrong shape or dtype, binary labels outside ``{0, 1}`` or
 multi-class labels outside ``[0, C)``, or an empty batch; ``TypeError`` for a ``from_logits`` that is
 not a bool.
@@ -93,7 +98,8 @@ DEFAULT_AMPLIFIER = 73.0
 
 class SoftConfusion(NamedTuple):
     """The smooth confusion-matrix entries, each of shape ``(C,)`` (``(1,)`` for a binary input):
-    sums over the batch of products of the 0/1 labels and the amplified predictions :math:`A(p)`."""
+    sums over the batch of products of the 0/1 labels and the amplified predictions :math:`A(p)`
+    (the probabilities :math:`p` themselves with ``amplifier=None``)."""
 
     tn: torch.Tensor
     fp: torch.Tensor
@@ -165,7 +171,7 @@ def _probabilities_and_targets(probs, labels, from_logits: bool) -> tuple[torch.
 
 
 def soft_confusion_matrix(
-    probs, labels, *, amplifier: float = DEFAULT_AMPLIFIER, from_logits: bool = False
+    probs, labels, *, amplifier: float | None = DEFAULT_AMPLIFIER, from_logits: bool = False
 ) -> SoftConfusion:
     r"""The smooth confusion matrix :math:`(\mathrm{TN}, \mathrm{FP}, \mathrm{FN}, \mathrm{TP})` of the paper.
 
@@ -173,20 +179,26 @@ def soft_confusion_matrix(
         probs: ``(B,)`` probabilities of the positive class (binary) or ``(B, C)`` per-class
             probabilities (one-vs-rest multi-class); scores instead with ``from_logits=True``.
         labels: ``(B,)`` integer labels, in ``{0, 1}`` (binary) or ``[0, C)``.
-        amplifier: :math:`L > 0` of :func:`anyloss_approximation`.
+        amplifier: :math:`L > 0` of :func:`anyloss_approximation`, or ``None``: count with the
+            probabilities themselves (no approximation).
         from_logits: apply the sigmoid (binary) or softmax (multi-class) to ``probs`` first.
 
     Returns:
         :class:`SoftConfusion` with entries of shape ``(1,)`` (binary) or ``(C,)``, one per class
         (class :math:`c` against the rest), in the dtype of the computation (float32 for half inputs).
     """
-    amplifier = check_number("amplifier", amplifier, low=0, low_open=True)
+    amplifier = _check_amplifier(amplifier)
     p, y = _probabilities_and_targets(probs, labels, from_logits)
     return _soft_confusion(p, y, amplifier)
 
 
-def _soft_confusion(p: torch.Tensor, y: torch.Tensor, amplifier: float) -> SoftConfusion:
-    a = torch.sigmoid(amplifier * (p - 0.5))
+def _check_amplifier(amplifier) -> float | None:
+    """``None`` (no approximation) or a positive finite :math:`L`."""
+    return None if amplifier is None else check_number("amplifier", amplifier, low=0, low_open=True)
+
+
+def _soft_confusion(p: torch.Tensor, y: torch.Tensor, amplifier: float | None) -> SoftConfusion:
+    a = p if amplifier is None else torch.sigmoid(amplifier * (p - 0.5))
     tp = (y * a).sum(0)
     fn = (y * (1 - a)).sum(0)
     fp = ((1 - y) * a).sum(0)
@@ -220,7 +232,7 @@ def anyloss(
     *,
     metric: str = "f1",
     beta: float = 1.0,
-    amplifier: float = DEFAULT_AMPLIFIER,
+    amplifier: float | None = DEFAULT_AMPLIFIER,
     from_logits: bool = False,
     reduction: str = "mean",
 ) -> torch.Tensor:
@@ -234,7 +246,8 @@ def anyloss(
             binary input and in ``[0, C)`` otherwise.
         metric: ``"f1"``, ``"fbeta"``, ``"balanced_accuracy"``, ``"gmean"`` or ``"accuracy"``.
         beta: :math:`\beta > 0` of ``"fbeta"`` (must be 1 with ``"f1"``; unused by the others).
-        amplifier: :math:`L > 0` of the approximation function (73 in the authors' experiments).
+        amplifier: :math:`L > 0` of the approximation function (73 in the authors' experiments), or
+            ``None``: no approximation, the soft metric of the raw probabilities (soft-F1 for ``"f1"``).
         from_logits: whether ``probs`` are scores (see above); ``False`` as in the paper.
         reduction: over the scored classes: ``"none"`` (shape ``(1,)`` binary, ``(C,)`` multi-class),
             ``"mean"`` (the macro average) or ``"sum"``.
@@ -246,7 +259,7 @@ def anyloss(
     beta = check_number("beta", beta, low=0, low_open=True)
     if metric == "f1" and beta != 1.0:
         raise ValueError(f"beta must be 1 with metric='f1' (use metric='fbeta' for beta != 1), got {beta!r}")
-    amplifier = check_number("amplifier", amplifier, low=0, low_open=True)
+    amplifier = _check_amplifier(amplifier)
     check_reduction(reduction)
     p, y = _probabilities_and_targets(probs, labels, from_logits)
     cm = _soft_confusion(p, y, amplifier)

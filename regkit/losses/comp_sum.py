@@ -81,7 +81,7 @@ loss is returned in the logits' dtype. Raises ``ValueError`` naming the argument
 shape or dtype, NaN/+inf logits, a label outside ``[0, K)``, an unknown ``reduction`` or
 ``distance``, or a scalar outside its range (``tau`` < 0 or NaN, ``nu`` < 0, ``rho`` <= 0).
 
-To be replicated in ``notebooks/comp_sum_losses.ipynb`` (slug ``comp_sum_losses`` of the catalogue).
+Replicated in ``notebooks/comp_sum_losses.ipynb`` (slug ``comp_sum_losses`` of the catalogue).
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ the Spherical Family", 2016, arXiv:1604.08859, and the losses it compares agains
 A loss of the output vector :math:`o \in \mathbb R^D` and the target class :math:`c` is *spherical*
 (Vincent et al., 2015) when it depends on :math:`o` only through :math:`o_c`, :math:`\sum_k o_k` and
 :math:`\sum_k o_k^2`; with a factored output layer these cost :math:`O(d^2)` per example whatever
-the number of classes :math:`D`. This module computes the losses from the logits (:math:`O(D)`); the
-factored update of the paper is not part of it.
+the number of classes :math:`D`. The losses here take the logits (:math:`O(D)` per example), except
+:func:`spherical_z_loss_factored`, which evaluates the Z-loss of a linear output layer from those three
+moments in :math:`O(d^2)` per example; the factored *update* of the weights (Vincent et al., 2015) is
+not part of this module.
 
 **Z-loss** (:func:`spherical_z_loss`). The outputs are standardized per row,
 
@@ -88,9 +90,12 @@ import torch.nn.functional as F
 
 from regkit._checks import (
     apply_reduction,
+    as_labels,
+    check_finite,
     check_logits,
     check_logits_and_labels,
     check_number,
+    check_range,
     check_reduction,
     check_tensor,
     upcast_half,
@@ -102,6 +107,7 @@ __all__ = [
     "spherical_softmax",
     "spherical_softmax_cross_entropy",
     "spherical_z_loss",
+    "spherical_z_loss_factored",
     "standardize_logits",
     "taylor_softmax",
     "taylor_softmax_cross_entropy",
@@ -293,7 +299,122 @@ def spherical_z_loss(
     a = check_number("a", a, low=0, low_open=True)
     b = check_number("b", b)
     scores = _standardize(upcast_half(logits))
-    # the last step in float64: any finite a and b (1e-300, 1e300) without 0 * inf, for B numbers only
-    target = scores.gather(1, labels[:, None]).squeeze(1).double()
-    losses = -F.logsigmoid(a * (target - b)) / a
-    return apply_reduction(losses, reduction).to(logits.dtype)
+    return _z_loss_of_scores(scores.gather(1, labels[:, None]).squeeze(1), a, b, reduction, logits.dtype)
+
+
+def _z_loss_of_scores(target: torch.Tensor, a: float, b: float, reduction: str, dtype: torch.dtype) -> torch.Tensor:
+    """``softplus(a (b - z_c)) / a`` of the ``(B,)`` target scores, reduced, in ``dtype``."""
+    # in float64: any finite a and b (1e-300, 1e300) without 0 * inf, for B numbers only
+    losses = -F.logsigmoid(a * (target.double() - b)) / a
+    return apply_reduction(losses, reduction).to(dtype)
+
+
+def _check_moment(name: str, value, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    check_tensor(name, value, ndim=len(shape), floating=True)
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape} (from weight), got {tuple(value.shape)}")
+    check_finite(name, value)
+    return value.to(dtype)
+
+
+def spherical_z_loss_factored(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    gram: torch.Tensor | None = None,
+    weight_sum: torch.Tensor | None = None,
+    a: float = 1.0,
+    b: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""The Z-loss of the linear output layer :math:`o = W h` from three moments of :math:`o`, in
+    :math:`O(d^2)` per example whatever the number of classes :math:`D`: equal to
+    ``spherical_z_loss(hidden @ weight.T, labels, a=a, b=b)`` without forming the ``(B, D)`` logits.
+
+    The Z-loss depends on :math:`o` only through :math:`o_c`, :math:`\sum_k o_k` and
+    :math:`\sum_k o_k^2` (the spherical family). With the column sum :math:`s = W^\top \mathbf 1`
+    (``weight_sum``, ``(d,)``) and the Gram matrix :math:`G = W^\top W` (``gram``, ``(d, d)``),
+
+    .. math::
+
+        o_c = w_c \cdot h, \qquad \sum_k o_k = s \cdot h, \qquad \sum_k o_k^2 = h^\top G h,
+
+    so :math:`\mu = s \cdot h / D`, :math:`\sigma^2 = h^\top G h / D - \mu^2` and
+    :math:`z_c = (o_c - \mu)/\sigma` cost :math:`O(d^2)` per example once :math:`s` and :math:`G` are
+    known. The variance is evaluated in centred form, :math:`\sigma^2 = h^\top C h / D` with
+    :math:`C = G - s s^\top / D` (the Gram matrix of the rows of :math:`W` minus their mean
+    :math:`\bar w = s / D`), and :math:`o_c - \mu = (w_c - \bar w) \cdot h`. Without ``gram``,
+    :math:`C` is formed from the centred rows themselves, so a large common component of the rows (a
+    large :math:`|\mu|`) costs no precision; a given ``gram`` is centred by subtraction, which
+    loses about :math:`\log_{10}(\mu^2/\sigma^2)` digits, as any use of the uncentred moments does.
+
+    Cost: :math:`s` and :math:`G` cost :math:`O(D d)` and :math:`O(D d^2)` when computed here (``None``);
+    precomputed, the call reads only the ``B`` target rows of ``weight`` (``weight[labels]``, the
+    only ones checked for finiteness) and costs :math:`O(B d^2)`. The moments change with
+    :math:`W`: keeping them current in :math:`O(d^2)` per example is the factored update of
+    Vincent et al. (2015), ``W = V U``, which this function does not do. Training ``W`` with an
+    ordinary optimizer still costs :math:`O(D d)` per step; what is :math:`D`-independent here is
+    the loss evaluation (and its gradient w.r.t. ``hidden``).
+
+    Gradients: w.r.t. ``hidden``, exact. W.r.t. ``weight``, the full gradient (that of the dense loss)
+    when the moments are computed here, or passed as differentiable functions of ``weight``
+    (``weight.T @ weight``, ``weight.sum(0)``); precomputed detached moments pass it through the
+    target rows :math:`w_c` only.
+
+    Constant rows: when :math:`\sigma^2` evaluates to 0 or less (e.g. ``hidden`` = 0, or all rows of
+    ``weight`` equal in exact arithmetic), :math:`z_c = 0` with a zero gradient, as in
+    :func:`spherical_z_loss`. Unlike the dense function, which detects equal logits exactly, this one
+    sees only the moments: a row that is constant up to rounding gets a :math:`z_c` made of rounding
+    errors, bounded like any standardized score by :math:`|z_c| \le \sqrt{D - 1}` (it is clamped there).
+
+    Args:
+        hidden: ``(B, d)`` the last hidden layer :math:`h` (floating; float16/bfloat16 are computed in
+            float32 and the loss is returned in hidden's dtype).
+        weight: ``(D, d)`` the output weights (``nn.Linear(d, D).weight``; no bias: append a constant
+            1 to ``hidden`` and the bias as a column of ``weight``).
+        labels: ``(B,)`` integer classes in ``[0, D)``.
+        gram: ``(d, d)`` :math:`W^\top W`, or ``None`` to compute it.
+        weight_sum: ``(d,)`` :math:`W^\top \mathbf 1` (``weight.sum(0)``), or ``None`` to compute it.
+        a, b: the slope :math:`a > 0` and offset :math:`b` of :func:`spherical_z_loss`.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+
+    Raises ``ValueError`` naming the argument for a wrong shape or dtype, non-finite ``hidden``,
+    moments or target rows, a label outside ``[0, D)``, an unknown ``reduction``, or ``a``/``b`` out of
+    range (as :func:`spherical_z_loss`).
+    """
+    check_tensor("hidden", hidden, ndim=2, floating=True)
+    check_tensor("weight", weight, ndim=2, floating=True)
+    if weight.shape[0] < 1 or hidden.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"weight must have shape (D >= 1, d) with d = hidden's second dimension: hidden has shape "
+            f"{tuple(hidden.shape)}, weight {tuple(weight.shape)}"
+        )
+    labels = as_labels("labels", labels, ndim=1)
+    if labels.shape[0] != hidden.shape[0]:
+        raise ValueError(f"labels must have {hidden.shape[0]} entries (rows of hidden), got {labels.shape[0]}")
+    classes, dim = weight.shape
+    check_range("labels", labels, 0, classes)
+    check_reduction(reduction)
+    a = check_number("a", a, low=0, low_open=True)
+    b = check_number("b", b)
+    h = upcast_half(check_finite("hidden", hidden))
+    dtype = h.dtype
+    target_rows = check_finite("weight[labels]", weight[labels]).to(dtype)  # the only rows read
+    if weight_sum is None:
+        mean_row = weight.to(dtype).mean(0)
+    else:
+        mean_row = _check_moment("weight_sum", weight_sum, (dim,), dtype) / classes
+    if gram is None:
+        centred = weight.to(dtype) - mean_row
+        centred_gram = centred.T @ centred
+    else:
+        centred_gram = _check_moment("gram", gram, (dim, dim), dtype) - classes * torch.outer(mean_row, mean_row)
+    deviation = ((target_rows - mean_row) * h).sum(1)  # o_c - mu
+    variance = ((h @ centred_gram) * h).sum(1) / classes
+    constant = variance <= 0
+    # where before sqrt and division: a constant row's unselected branch must not reach the gradient
+    scores = deviation / torch.where(constant, 1.0, variance).sqrt()
+    bound = math.sqrt(classes - 1)
+    scores = torch.where(constant, 0.0, scores.clamp(-bound, bound))
+    return _z_loss_of_scores(scores, a, b, reduction, hidden.dtype)

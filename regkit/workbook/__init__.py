@@ -26,6 +26,7 @@ from regkit.workbook.metrics import (
     pass_at_k,
     relative_error,
     reliability_diagram,
+    top_k_accuracy,
 )
 from regkit.workbook.paired import paired_evidence, paired_samples, paired_table, seeds_needed
 from regkit.workbook.seeding import seed_everything
@@ -67,5 +68,6 @@ __all__ = [
     "set_theme",
     "start",
     "subplots",
+    "top_k_accuracy",
     "train",
 ]

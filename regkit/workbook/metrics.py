@@ -1,4 +1,4 @@
-r"""Classification metrics: accuracy, negative log-likelihood, calibration, noisy-label fits.
+r"""Classification metrics: accuracy, top-k accuracy, negative log-likelihood, calibration, noisy-label fits.
 
 Expected calibration error with :math:`M` equal-width confidence bins :math:`B_m`:
 
@@ -20,6 +20,17 @@ import torch.nn.functional as F
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of rows whose arg-max is the label."""
     return float((logits.argmax(dim=1) == labels).float().mean())
+
+
+def top_k_accuracy(scores: torch.Tensor, labels: torch.Tensor, ks) -> dict[int, float]:
+    """Per ``k`` in ``ks``: the fraction of rows whose label is among the ``k`` highest scores ``(n, C)``.
+
+    Ties count against the label: its rank is the number of other classes scoring at least as high, and
+    it is in the top ``k`` iff that rank is below ``k`` (a constant row is a miss for every ``k < C``).
+    Any monotone map of the scores (softmax, log-probabilities) gives the same result."""
+    target = scores.gather(1, labels[:, None])
+    rank = (scores >= target).sum(1) - 1
+    return {int(k): float((rank < k).double().mean()) for k in ks}
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor) -> float:

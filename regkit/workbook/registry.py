@@ -62,6 +62,29 @@ METHODS: dict[str, Method] = {
             2025, "2510.08141", [_S0], ["regkit/rl/aepo.py", "regkit/rl/grpo.py", "regkit/rl/sequence.py"],
             ["tests/rl/test_aepo.py", "tests/rl/test_grpo.py", "tests/rl/test_sequence.py"],
         ),
+        # cnn_svm_head also covers the catalogue's gru_svm_head (Agarap 2017, arXiv:1709.03082, seeds _S1 and _S2):
+        # the same L2-SVM head on a GRU, in the same notebook
+        _method(
+            "cnn_svm_head",
+            "An Architecture Combining Convolutional Neural Network (CNN) and Support Vector Machine (SVM) for Image "
+            "Classification",
+            2017, "1712.03541", [_S2], ["regkit/losses/svm.py"], ["tests/losses/test_svm.py"],
+        ),
+        _method(
+            "anyloss_metric_losses", "AnyLoss: Transforming Classification Metrics into Loss Functions", 2024,
+            "2405.14745", [_S1], ["regkit/losses/anyloss.py"], ["tests/losses/test_anyloss.py"],
+        ),
+        _method(
+            "balanced_softmax_mse",
+            "Transferable Parasitic Estimation via Graph Contrastive Learning and Label Rebalancing in AMS Circuits",
+            2025, "2507.06535", [_S2], ["regkit/losses/balanced.py"], ["tests/losses/test_balanced.py"],
+        ),
+        _method(
+            "comp_sum_losses", "Cross-Entropy Loss Functions: Theoretical Analysis and Applications", 2023,
+            "2304.07288", [_S1, _S2],
+            ["regkit/losses/comp_sum.py", "regkit/attacks/pgd.py", "regkit/losses/trades.py"],
+            ["tests/losses/test_comp_sum.py", "tests/attacks/test_pgd.py", "tests/losses/test_trades.py"],
+        ),
         _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
             [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/losses/test_linear_cross_entropy.py"],
@@ -72,8 +95,16 @@ METHODS: dict[str, Method] = {
             2019, "1905.04899", [_S4], ["regkit/regularizers/mixing.py"], ["tests/regularizers/test_mixing.py"],
         ),
         _method(
+            "dice_loss_imbalanced", "Dice Loss for Data-imbalanced NLP Tasks", 2020, "1911.02855", [_S2],
+            ["regkit/losses/dice.py"], ["tests/losses/test_dice.py"],
+        ),
+        _method(
             "elr", "Early-Learning Regularization Prevents Memorization of Noisy Labels", 2020, "2007.00151",
             [_S0, _S3, _S4], ["regkit/losses/elr.py"], ["tests/losses/test_elr.py"],
+        ),
+        _method(
+            "equiangular_basis_vectors", "Equiangular Basis Vectors", 2023, "2303.11637", [_S2],
+            ["regkit/heads/equiangular.py"], ["tests/heads/test_equiangular.py"],
         ),
         _method(
             "f_dpo",
@@ -122,6 +153,11 @@ METHODS: dict[str, Method] = {
             "stablemax_grokking", "Grokking at the Edge of Numerical Stability", 2025, "2501.04697", [_S4],
             ["regkit/losses/stablemax.py", "regkit/optim/orthograd.py"],
             ["tests/losses/test_stablemax.py", "tests/optim/test_orthograd.py"],
+        ),
+        _method(
+            "z_loss_spherical",
+            "The Z-loss: a shift and scale invariant classification loss belonging to the Spherical Family", 2016,
+            "1604.08859", [_S1, _S2], ["regkit/losses/spherical.py"], ["tests/losses/test_spherical.py"],
         ),
     )
 }  # fmt: skip

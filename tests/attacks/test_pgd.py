@@ -1,5 +1,5 @@
 """PGD attacks: closed forms on linear models, the ε-ball, the model left untouched, determinism,
-rejected arguments, and the smoothness attack of the smooth adversarial comp-sum loss."""
+rejected arguments, the smoothness attack of the smooth adversarial comp-sum loss and the KL attack of TRADES."""
 
 import copy
 import math
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from regkit.attacks import pgd_attack, smoothness_attack
-from regkit.losses import margin_vector_distance
+from regkit.attacks import pgd_attack, smoothness_attack, trades_attack
+from regkit.losses import margin_vector_distance, trades_kl
 
 
 def _gen(seed=0):
@@ -342,3 +342,44 @@ def test_smoothness_attack_rejects_an_unknown_distance():
     model, x, labels = mlp(3)
     with pytest.raises(ValueError, match="distance"):
         smoothness_attack(model, x, labels, eps=0.3, step_size=0.05, steps=5, distance="kl")
+
+
+# --- the KL attack of TRADES ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_trades_attack_increases_the_kl_and_leaves_the_model(norm):
+    model, x, _ = mlp(4)
+    model.train()
+    params, modes = state(model), [m.training for m in model.modules()]
+    eps = 0.3
+    x_adv = trades_attack(model, x, eps=eps, step_size=0.05, steps=10, norm=norm, generator=_gen(5))
+    start = trades_attack(model, x, eps=eps, step_size=1e-12, steps=1, norm=norm, generator=_gen(5))
+    delta = (x_adv - x).reshape(16, -1)
+    assert ((delta.abs().amax(1) if norm == "inf" else delta.norm(dim=1)) <= eps * (1 + 1e-12)).all()
+    model.eval()
+    with torch.no_grad():
+        clean = model(x)
+        reached, random = trades_kl(clean, model(x_adv)), trades_kl(clean, model(start))
+    assert reached.mean() > 2 * random.mean()
+    model.train()
+    assert [m.training for m in model.modules()] == modes
+    for name, value in state(model).items():
+        torch.testing.assert_close(value, params[name], rtol=0, atol=0)
+
+
+def test_trades_attack_is_pgd_on_the_kl_from_the_clean_logits():
+    """The same points as pgd_attack with the KL from fixed eval-mode clean logits as its loss, in the box."""
+    model, x, _ = mlp(5)
+    x = x.sigmoid()  # inside the [0, 1] box
+    model.eval()
+    with torch.no_grad():
+        clean = model(x)
+    expected = pgd_attack(
+        model, x, clean, eps=0.1, step_size=0.025, steps=10, generator=_gen(6), clamp=(0, 1),
+        loss_fn=lambda adv_logits, clean_logits: trades_kl(clean_logits, adv_logits, reduction="sum"),
+    )  # fmt: skip
+    model.train()
+    got = trades_attack(model, x, eps=0.1, step_size=0.025, steps=10, generator=_gen(6), clamp=(0, 1))
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert ((got >= 0) & (got <= 1)).all()

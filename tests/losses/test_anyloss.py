@@ -181,6 +181,41 @@ def test_soft_inputs_follow_the_papers_metric_formulas():
         assert float(loss) == pytest.approx(1 - value, rel=1e-12)
 
 
+@pytest.mark.parametrize("metric", METRICS)
+def test_without_the_approximation_the_counts_are_the_raw_probabilities(metric):
+    """amplifier=None: the soft metrics of earlier work (soft-F1 = 2 Σ y p / (Σ y + Σ p)), the paper's baseline."""
+    g = torch.Generator().manual_seed(12)
+    p, y = torch.rand(25, generator=g, dtype=torch.float64), torch.randint(0, 2, (25,), generator=g)
+    yn, pn = y.numpy().astype(float), p.numpy()
+    cm = soft_confusion_matrix(p, y, amplifier=None)
+    np.testing.assert_allclose([float(cm.tp), float(cm.fn)], [np.sum(yn * pn), np.sum(yn * (1 - pn))], rtol=1e-14)
+    np.testing.assert_allclose([float(cm.fp), float(cm.tn)], [np.sum((1 - yn) * pn), np.sum((1 - yn) * (1 - pn))])
+    y1, y0 = yn.sum(), len(yn) - yn.sum()
+    tp, tn = np.sum(yn * pn), np.sum((1 - yn) * (1 - pn))
+    expected = {
+        "accuracy": (tp + tn) / len(yn),
+        "fbeta": 5 * tp / (4 * y1 + pn.sum()),
+        "f1": 2 * tp / (y1 + pn.sum()),
+        "balanced_accuracy": (tp / y1 + tn / y0) / 2,
+        "gmean": math.sqrt(tp / y1 * tn / y0),
+    }[metric]
+    loss = anyloss(p, y, metric=metric, beta=2.0 if metric == "fbeta" else 1.0, amplifier=None)
+    assert float(loss) == pytest.approx(1 - expected, rel=1e-12)
+    # hard 0/1 inputs: exactly 1 - scikit-learn's metric; logits go through the sigmoid first
+    y_hard, yhat = hard_binary(5)
+    hard = anyloss(torch.tensor(yhat, dtype=torch.float64), torch.tensor(y_hard), metric=metric, amplifier=None)
+    assert 1 - float(hard) == pytest.approx(sklearn_binary(metric, y_hard, yhat), abs=1e-15)
+    z = torch.logit(p)
+    torch.testing.assert_close(
+        anyloss(z, y, metric=metric, amplifier=None, from_logits=True), anyloss(p, y, metric=metric, amplifier=None)
+    )
+    probs = torch.rand(12, 3, generator=g, dtype=torch.float64).softmax(1).requires_grad_()
+    labels = torch.arange(12) % 3
+    assert torch.autograd.gradcheck(
+        lambda q: anyloss(q, labels, metric=metric, amplifier=None, reduction="none"), (probs,)
+    )
+
+
 def test_from_logits_applies_sigmoid_or_softmax():
     g = torch.Generator().manual_seed(2)
     z, y = torch.randn(20, generator=g, dtype=torch.float64), torch.randint(0, 2, (20,), generator=g)
@@ -297,6 +332,7 @@ P, Y = torch.tensor([0.9, 0.2, 0.7, 0.1]), torch.tensor([1, 0, 0, 1])
         ({"amplifier": 0.0}, "amplifier"),
         ({"amplifier": -73.0}, "amplifier"),
         ({"amplifier": math.inf}, "amplifier"),
+        ({"amplifier": math.nan}, "amplifier"),
         ({"reduction": "macro"}, "reduction"),
     ],
 )

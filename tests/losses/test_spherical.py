@@ -1,6 +1,6 @@
 """Spherical-family losses: the Z-loss (closed forms, shift and scale invariance, the spherical-family
-property, constant rows), the log-spherical and log-Taylor softmax (distributions, closed forms,
-limits), gradients at large logits and the rejected inputs."""
+property, constant rows), its factored O(d²) evaluation from the output moments, the log-spherical and
+log-Taylor softmax (distributions, closed forms, limits), gradients at large logits and the rejected inputs."""
 
 import math
 
@@ -17,6 +17,7 @@ from regkit.losses import (
     spherical_softmax,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     standardize_logits,
     taylor_softmax,
     taylor_softmax_cross_entropy,
@@ -216,6 +217,133 @@ def test_z_loss_label_on_a_masked_class_is_inf_not_nan():
     loss = spherical_z_loss(logits, torch.tensor([2]))
     loss.backward()
     assert loss.item() == math.inf and torch.isfinite(logits.grad).all()
+
+
+# ------------------------------------------------------------------- factored Z-loss (O(d²) per example)
+
+
+def linear_problem(seed, b=6, d=4, k=9, offset=0.0, dtype=torch.float64):
+    """hidden (b, d), weight (k, d) (rows shifted by a common ``offset`` vector) and labels."""
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(b, d, generator=g, dtype=dtype)
+    weight = torch.randn(k, d, generator=g, dtype=dtype) + offset * torch.randn(d, generator=g, dtype=dtype)
+    return hidden, weight, torch.randint(0, k, (b,), generator=g)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.integers(2, 40),
+    d=st.integers(1, 6),
+    a=st.floats(0.05, 20),
+    b=st.floats(-3, 3),
+    precomputed=st.booleans(),
+)
+def test_factored_z_loss_equals_the_dense_one_with_gradients(seed, k, d, a, b, precomputed):
+    hidden, weight, labels = linear_problem(seed, d=d, k=k)
+    h_dense, w_dense = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+    h_ours, w_ours = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+    dense = spherical_z_loss(h_dense @ w_dense.T, labels, a=a, b=b, reduction="none")
+    # differentiable moments of weight: the full gradient w.r.t. weight as well
+    moments = {"gram": w_ours.T @ w_ours, "weight_sum": w_ours.sum(0)} if precomputed else {}
+    ours = spherical_z_loss_factored(h_ours, w_ours, labels, a=a, b=b, reduction="none", **moments)
+    torch.testing.assert_close(ours, dense, rtol=1e-10, atol=1e-12)
+    dense.sum().backward()
+    ours.sum().backward()
+    torch.testing.assert_close(h_ours.grad, h_dense.grad, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(w_ours.grad, w_dense.grad, rtol=1e-8, atol=1e-10)
+
+
+def test_factored_z_loss_with_detached_moments_reads_only_the_target_rows():
+    hidden, weight, labels = linear_problem(3, b=5, k=12)
+    gram, weight_sum = weight.T @ weight, weight.sum(0)
+    expected = spherical_z_loss(hidden @ weight.T, labels, a=1.5, b=0.5, reduction="none")
+    # rows that are not targets are never read: NaN there changes nothing
+    poisoned = weight.clone()
+    others = torch.ones(12, dtype=torch.bool)
+    others[labels] = False
+    poisoned[others] = math.nan
+    h = hidden.clone().requires_grad_()
+    ours = spherical_z_loss_factored(h, poisoned, labels, gram=gram, weight_sum=weight_sum, a=1.5, b=0.5,
+                                     reduction="none")  # fmt: skip
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-12)
+    ours.sum().backward()
+    h_dense = hidden.clone().requires_grad_()
+    spherical_z_loss(h_dense @ weight.T, labels, a=1.5, b=0.5, reduction="none").sum().backward()
+    torch.testing.assert_close(h.grad, h_dense.grad, rtol=1e-8, atol=1e-10)
+
+
+def test_factored_z_loss_keeps_its_precision_when_the_mean_dominates():
+    # rows sharing a common component 1e6 times their spread: mu^2 / sigma^2 ~ 1e12
+    hidden, weight, labels = linear_problem(5, k=50, offset=1e6)
+    expected = spherical_z_loss(hidden @ weight.T, labels, reduction="none")
+    torch.testing.assert_close(spherical_z_loss_factored(hidden, weight, labels, reduction="none"), expected,
+                               rtol=1e-7, atol=1e-9)  # fmt: skip
+    # the uncentred Gram matrix (as the paper's update keeps it) loses ~12 digits, as documented
+    uncentred = spherical_z_loss_factored(hidden, weight, labels, gram=weight.T @ weight, reduction="none")
+    assert torch.isfinite(uncentred).all()
+
+
+def test_factored_z_loss_constant_rows():
+    hidden, weight, labels = linear_problem(8, b=4)
+    hidden[1] = 0.0  # every output 0: a constant row
+    h = hidden.clone().requires_grad_()
+    loss = spherical_z_loss_factored(h, weight, labels, a=2.0, b=0.5, reduction="none")
+    loss.sum().backward()
+    assert loss[1].item() == pytest.approx(math.log1p(math.exp(1.0)) / 2.0, rel=1e-12)
+    assert (h.grad[1] == 0).all() and torch.isfinite(h.grad).all()
+    # one class: sigma = 0 for every row
+    single = spherical_z_loss_factored(hidden, weight[:1], torch.zeros(4, dtype=torch.long), reduction="none")
+    torch.testing.assert_close(single, torch.full((4,), math.log(2), dtype=torch.float64))
+    # equal rows of weight (constant up to rounding): bounded scores, finite loss
+    equal = weight[:1].expand(9, -1).clone() * 0.1
+    z_loss = spherical_z_loss_factored(hidden, equal, labels, a=1.0, b=0.0, reduction="none")
+    bound = math.log1p(math.exp(math.sqrt(8)))
+    assert torch.isfinite(z_loss).all() and (z_loss <= bound + 1e-12).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_factored_z_loss_in_lower_precision(dtype):
+    hidden, weight, labels = linear_problem(11, b=8, d=5, k=30)
+    loss = spherical_z_loss_factored(hidden.to(dtype), weight.to(dtype), labels, reduction="none")
+    assert loss.dtype == dtype
+    reference = spherical_z_loss_factored(hidden.to(dtype).double(), weight.to(dtype).double(), labels,
+                                          reduction="none")  # fmt: skip
+    torch.testing.assert_close(loss.double(), reference, rtol=1e-2 if dtype == torch.bfloat16 else 1e-5, atol=1e-5)
+
+
+def test_factored_z_loss_gradcheck():
+    hidden, weight, labels = linear_problem(13, b=3, d=3, k=5)
+    assert torch.autograd.gradcheck(
+        lambda h, w: spherical_z_loss_factored(h, w, labels, a=1.3, b=0.2, reduction="none"),
+        (hidden.requires_grad_(), weight.requires_grad_()),
+    )
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("hidden", lambda h, w, y: spherical_z_loss_factored(h[0], w, y)),
+        ("hidden", lambda h, w, y: spherical_z_loss_factored(h.long(), w, y)),
+        ("hidden", lambda h, w, y: spherical_z_loss_factored(h * math.nan, w, y)),
+        ("weight", lambda h, w, y: spherical_z_loss_factored(h, w[:, :2], y)),
+        ("weight", lambda h, w, y: spherical_z_loss_factored(h, w[:0], y[:0] * 0)),
+        ("weight\\[labels\\]", lambda h, w, y: spherical_z_loss_factored(h, w * math.inf, y)),
+        ("labels", lambda h, w, y: spherical_z_loss_factored(h, w, y + 100)),
+        ("labels", lambda h, w, y: spherical_z_loss_factored(h, w, y[:2])),
+        ("labels", lambda h, w, y: spherical_z_loss_factored(h, w, y > 0)),
+        ("gram", lambda h, w, y: spherical_z_loss_factored(h, w, y, gram=w.T)),
+        ("gram", lambda h, w, y: spherical_z_loss_factored(h, w, y, gram=w.T @ w * math.nan)),
+        ("weight_sum", lambda h, w, y: spherical_z_loss_factored(h, w, y, weight_sum=w.sum(1))),
+        ("a", lambda h, w, y: spherical_z_loss_factored(h, w, y, a=0.0)),
+        ("b", lambda h, w, y: spherical_z_loss_factored(h, w, y, b=math.inf)),
+        ("reduction", lambda h, w, y: spherical_z_loss_factored(h, w, y, reduction="avg")),
+    ],
+)
+def test_factored_z_loss_rejects_bad_inputs(name, call):
+    hidden, weight, labels = linear_problem(2)
+    with pytest.raises(ValueError, match=name):
+        call(hidden, weight, labels)
 
 
 # ------------------------------------------------------------------ spherical and Taylor softmax

@@ -34,8 +34,10 @@ from regkit.losses import (
     sce_loss,
     spherical_softmax_cross_entropy,
     spherical_z_loss,
+    spherical_z_loss_factored,
     squared_hinge_loss,
     stablemax_cross_entropy,
+    trades_loss,
 )
 from regkit.losses.pass_at_n import coverage_gradient_factor
 from regkit.optim import Lion, OrthoGrad
@@ -72,6 +74,8 @@ BAD = [
     ("a", 0.0, lambda v: spherical_z_loss(LOGITS, LABELS, a=v)),
     ("a", INF, lambda v: spherical_z_loss(LOGITS, LABELS, a=v)),
     ("b", NAN, lambda v: spherical_z_loss(LOGITS, LABELS, b=v)),
+    ("a", -1.0, lambda v: spherical_z_loss_factored(LOGITS, torch.eye(4), LABELS, a=v)),
+    ("b", INF, lambda v: spherical_z_loss_factored(LOGITS, torch.eye(4), LABELS, b=v)),
     ("eps", 0.0, lambda v: spherical_softmax_cross_entropy(LOGITS, LABELS, eps=v)),
     ("noise_var", -1.0, lambda v: balanced_mse_loss(LOGITS, LOGITS, noise_var=v)),
     ("init_noise_sigma", 0.0, lambda v: BalancedMSELoss(v)),
@@ -101,6 +105,8 @@ BAD = [
     ("nu", -1.0, lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=v)),
     ("rho", 0.0, lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=1.0, rho=v)),
     ("distance", "l1", lambda v: adv_comp_sum_loss(LOGITS, LOGITS, LABELS, tau=1.0, nu=1.0, distance=v)),
+    ("beta", -1.0, lambda v: trades_loss(LOGITS, LOGITS, LABELS, beta=v)),
+    ("beta", NAN, lambda v: trades_loss(LOGITS, LOGITS, LABELS, beta=v)),
     ("eps", -0.1, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=v, step_size=0.1, steps=1)),
     ("step_size", 0.0, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=v, steps=1)),
     ("steps", 0, lambda v: pgd_attack(torch.nn.Linear(4, 2), LOGITS, LABELS % 2, eps=0.1, step_size=0.1, steps=v)),

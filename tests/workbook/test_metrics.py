@@ -15,6 +15,7 @@ from regkit.workbook import (
     noisy_label_fractions,
     pass_at_k,
     reliability_diagram,
+    top_k_accuracy,
 )
 
 
@@ -74,6 +75,23 @@ def test_aurc_against_brute_force():
     wrong = (pred != labels).numpy()[order]
     expected = np.mean([wrong[: i + 1].mean() for i in range(50)])
     assert aurc(probs, labels) == pytest.approx(expected)
+
+
+def test_top_k_accuracy_brute_force_and_ties():
+    g = torch.Generator().manual_seed(4)
+    scores = torch.randint(0, 4, (50, 7), generator=g).float()  # many ties
+    labels = torch.randint(0, 7, (50,), generator=g)
+    result = top_k_accuracy(scores, labels, [1, 3, 7])
+    for k in (1, 3, 7):
+        hits = [sum(scores[i, j] >= scores[i, labels[i]] for j in range(7) if j != labels[i]) < k for i in range(50)]
+        assert result[k] == pytest.approx(np.mean(hits))
+    assert result[7] == 1.0
+    # a constant row is a miss below C; top-1 agrees with the arg-max accuracy when there are no ties
+    assert top_k_accuracy(torch.zeros(3, 5), torch.tensor([0, 2, 4]), [1, 4, 5]) == {1: 0.0, 4: 0.0, 5: 1.0}
+    logits = torch.randn(40, 6, generator=g)
+    labels = torch.randint(0, 6, (40,), generator=g)
+    assert top_k_accuracy(logits, labels, [1])[1] == pytest.approx(accuracy(logits, labels))
+    assert top_k_accuracy(logits.softmax(1), labels, [2]) == top_k_accuracy(logits, labels, [2])
 
 
 def test_pass_at_k_closed_form():

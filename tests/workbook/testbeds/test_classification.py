@@ -92,3 +92,125 @@ def test_noisy_label_summary_takes_the_first_peak_and_the_last_epoch():
         0.2,
         0.3,
     )
+
+
+def test_long_tailed_counts_follow_the_exponential_profile():
+    assert testbed.long_tailed_counts(100, 3, 100) == [100, 10, 1]
+    assert testbed.long_tailed_counts(133, 10, 100) == [133, 79, 47, 28, 17, 10, 6, 3, 2, 1]
+    assert testbed.long_tailed_counts(7, 4, 1) == [7, 7, 7, 7]  # IR = 1: balanced
+    assert testbed.long_tailed_counts(5, 3, 1000) == [5, 1, 1]  # at least one example per class
+    for bad in ({"n_max": 0}, {"num_classes": 1}, {"imbalance_ratio": 0.5}):
+        with pytest.raises(ValueError):
+            testbed.long_tailed_counts(**{"n_max": 10, "num_classes": 3, "imbalance_ratio": 10} | bad)
+
+
+def _balanced_data(per_class=20, num_classes=4):
+    y = torch.arange(num_classes).repeat_interleave(per_class)
+    x = torch.arange(len(y), dtype=torch.float32)[:, None]  # feature = position: tracks the examples kept
+    return Dataset("t", x, y, x[:8], y[:8], num_classes)
+
+
+def test_long_tailed_subsamples_the_training_split_per_seed():
+    data = _balanced_data()
+    lt = testbed.long_tailed(data, 20, seed=0)
+    assert torch.bincount(lt.y_train, minlength=4).tolist() == testbed.long_tailed_counts(20, 4, 20)
+    assert torch.equal(data.y_train[lt.x_train[:, 0].long()], lt.y_train)  # every kept example keeps its label
+    assert torch.all(lt.x_train[1:, 0] > lt.x_train[:-1, 0])  # original order, no repeats
+    assert lt.x_test is data.x_test and lt.y_test is data.y_test and lt.num_classes == 4
+    again, other = testbed.long_tailed(data, 20, seed=0), testbed.long_tailed(data, 20, seed=1)
+    assert torch.equal(again.x_train, lt.x_train) and not torch.equal(other.x_train, lt.x_train)
+
+
+def test_long_tailed_takes_n_max_from_the_smallest_class():
+    data = _balanced_data()
+    keep = data.y_train != 2
+    keep[torch.nonzero(data.y_train == 2).flatten()[:10]] = True  # class 2: 10 examples, the others 20
+    small = Dataset("t", data.x_train[keep], data.y_train[keep], data.x_test, data.y_test, 4)
+    lt = testbed.long_tailed(small, 10, seed=0)
+    assert torch.bincount(lt.y_train, minlength=4).tolist() == testbed.long_tailed_counts(10, 4, 10)
+
+
+def test_long_tailed_metrics_by_hand():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    pred = torch.tensor([0, 0, 0, 1, 2, 0])  # recalls 1, 0.5, 0.5
+    metrics = testbed.long_tailed_metrics(F.one_hot(pred, 3).float(), labels, [1, 2])
+    # F1: class 0: precision 2/4, recall 1 → 2/3; class 1: 1, 0.5 → 2/3; class 2: 1, 0.5 → 2/3
+    assert metrics == pytest.approx(
+        {"accuracy": 4 / 6, "balanced_accuracy": 2 / 3, "macro_f1": 2 / 3, "tail_accuracy": 0.5}
+    )
+    with pytest.raises(ValueError, match="tail_classes"):
+        testbed.long_tailed_metrics(F.one_hot(pred, 4).float(), labels, [3])
+
+
+def test_unit_digits_are_the_standardized_digits_in_grey_levels_over_16():
+    unit, (standard, _) = testbed.load_unit_digits(), testbed.load("digits")
+    for split in ("train", "test"):
+        x, x_std = getattr(unit, f"x_{split}"), getattr(standard, f"x_{split}")
+        assert torch.equal(getattr(unit, f"y_{split}"), getattr(standard, f"y_{split}"))
+        assert x.dtype == torch.float32 and x.shape == x_std.shape
+        assert x.min() == 0 and x.max() == 1 and torch.equal(x * 16, (x * 16).round())  # 17 grey levels
+    mean, std = unit.x_train.double().mean(0), unit.x_train.double().std(0, correction=0)
+    std[std < 1e-8 / 16] = 1 / 16  # constant pixels: load("digits") divides by 1 grey level
+    for split in ("train", "test"):  # the same examples: standardizing gives load("digits")
+        x = (getattr(unit, f"x_{split}").double() - mean) / std
+        torch.testing.assert_close(x.float(), getattr(standard, f"x_{split}"), rtol=1e-5, atol=1e-5)
+
+
+def test_shifted_noisy_digits_without_perturbation_is_the_testbed_digits():
+    clean = testbed.load("digits")[0]
+    same = testbed.shifted_noisy_digits(sigma=0.0, max_shift=0, seed=5)
+    for a, b in ((same.x_train, clean.x_train), (same.x_test, clean.x_test)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert torch.equal(same.y_train, clean.y_train) and torch.equal(same.y_test, clean.y_test)
+
+
+def test_each_image_is_one_of_its_nine_one_pixel_shifts_with_a_zero_border():
+    from regkit.workbook.testbeds.classification import _shift_and_add_noise
+
+    x = torch.arange(1, 20 * 64 + 1, dtype=torch.float64).reshape(20, 64)  # no zeros to begin with
+    out = _shift_and_add_noise(x, 0.0, 1, torch.Generator().manual_seed(0))
+    shifts = []
+    for shifted, source in zip(out.reshape(20, 8, 8), x.reshape(20, 8, 8)):
+        matches = []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                expected = torch.zeros(8, 8, dtype=x.dtype)
+                expected[max(dy, 0) : 8 + min(dy, 0), max(dx, 0) : 8 + min(dx, 0)] = source[
+                    max(-dy, 0) : 8 - max(dy, 0), max(-dx, 0) : 8 - max(dx, 0)
+                ]
+                matches.append(torch.equal(shifted, expected))
+        assert sum(matches) == 1
+        shifts.append(matches.index(True))
+    assert len(set(shifts)) > 3  # the offsets vary between images
+    noisy = _shift_and_add_noise(x, 2.0, 1, torch.Generator().manual_seed(0))  # the same offsets, plus noise
+    noise = noisy - out
+    assert float(noise.std()) == pytest.approx(2.0, rel=0.05) and abs(float(noise.mean())) < 0.1
+
+
+def test_shifted_noisy_digits_is_standardized_and_deterministic_per_seed():
+    a, b, c = (testbed.shifted_noisy_digits(sigma=2.0, seed=s) for s in (1, 1, 2))
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_test, b.x_test)
+    assert not torch.equal(a.x_train, c.x_train) and not torch.equal(a.x_test, c.x_test)
+    torch.testing.assert_close(a.x_train.mean(0), torch.zeros(64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.x_train.std(0, correction=0), torch.ones(64), atol=1e-4, rtol=0)
+    assert torch.equal(a.y_test, testbed.load("digits")[0].y_test)
+    with pytest.raises(ValueError, match="sigma"):
+        testbed.shifted_noisy_digits(sigma=-1.0, seed=0)
+    with pytest.raises(ValueError, match="max_shift"):
+        testbed.shifted_noisy_digits(sigma=0.0, max_shift=8, seed=0)
+
+
+def test_validation_split_holds_out_a_stratified_fraction_of_the_training_set():
+    data = testbed.load("digits")[0]
+    split = testbed.validation_split(data, 0.2, seed=0)
+    assert len(split.y_test) == 270 and len(split.y_train) == 1347 - 270  # ⌈0.2 · 1347⌉ held out
+    rows = {tuple(r.tolist()) for r in data.x_train}
+    fit, held = ({tuple(r.tolist()) for r in x} for x in (split.x_train, split.x_test))
+    assert fit | held == rows and not fit & held  # a partition of the training set
+    shares = torch.bincount(split.y_test, minlength=10) / len(split.y_test)
+    assert torch.allclose(shares, torch.bincount(data.y_train, minlength=10) / len(data.y_train), atol=0.01)
+    again = testbed.validation_split(data, 0.2, seed=0)
+    assert torch.equal(again.x_test, split.x_test)
+    assert not torch.equal(testbed.validation_split(data, 0.2, seed=1).x_test, split.x_test)
+    with pytest.raises(ValueError, match="fraction"):
+        testbed.validation_split(data, 1.0, seed=0)
