@@ -5,6 +5,7 @@ Every solver returns a :class:`SolverResult` (or a subclass): the solution, ``n_
 and the objective and error histories.
 """
 
+from regkit.solvers.linear import conjugate_gradient
 from regkit.solvers.result import SolverResult
 
-__all__ = ["SolverResult"]
+__all__ = ["SolverResult", "conjugate_gradient"]
