@@ -1,11 +1,11 @@
-"""Offline datasets: shapes, splits, standardization, the MNIST-1D checksum and cache."""
+"""Offline datasets: shapes, splits, standardization, the MNIST-1D fingerprint and cache."""
 
 import numpy as np
 import pytest
 import torch
 
 from regkit.data import load_digits, load_mnist1d
-from regkit.data.datasets import MNIST1D_SHA256, _generate_mnist1d, _mnist1d_checksum
+from regkit.data.datasets import MNIST1D_FINGERPRINT, _generate_mnist1d, _mnist1d_fingerprint, _mnist1d_mismatch
 
 
 def test_digits_split_is_stratified_and_standardized():
@@ -26,8 +26,22 @@ def test_digits_is_deterministic():
     assert not torch.equal(load_digits(split_seed=1).y_train, a.y_train)
 
 
-def test_mnist1d_generation_matches_the_pinned_checksum():
-    assert _mnist1d_checksum(_generate_mnist1d()) == MNIST1D_SHA256
+def test_mnist1d_generation_matches_the_pinned_fingerprint():
+    arrays = _generate_mnist1d()
+    assert _mnist1d_mismatch(arrays) is None
+    fingerprint = _mnist1d_fingerprint(arrays)
+    assert fingerprint["labels_sha256"] == MNIST1D_FINGERPRINT["labels_sha256"]
+    np.testing.assert_allclose(fingerprint["x"], MNIST1D_FINGERPRINT["x"], rtol=1e-9)
+
+
+def test_mnist1d_fingerprint_ignores_last_bit_noise_but_not_a_changed_value():
+    arrays = _generate_mnist1d()
+    noisy = dict(arrays, x=arrays["x"] * (1 + 1e-14))  # what another numpy release or CPU can change
+    assert _mnist1d_mismatch(noisy) is None
+    changed = dict(arrays, x=arrays["x"].copy())
+    changed["x"][7, 3] += 1e-3
+    assert "signals x" in _mnist1d_mismatch(changed)
+    assert "shapes" in _mnist1d_mismatch(dict(arrays, x_test=arrays["x_test"][:10]))
 
 
 def test_mnist1d_caches_and_verifies(tmp_path):
@@ -45,7 +59,7 @@ def test_mnist1d_rejects_a_corrupted_cache(tmp_path):
         arrays = {k: stored[k] for k in stored.files}
     arrays["y"][0] = (arrays["y"][0] + 1) % 10
     np.savez(path, **arrays)
-    with pytest.raises(ValueError, match="checksum"):
+    with pytest.raises(ValueError, match="fingerprint mismatch.*labels"):
         load_mnist1d(cache=tmp_path)
 
 

@@ -1,0 +1,11 @@
+"""Solvers with typed results: implicit differentiation of any solver, bilevel hyperparameter learning
+(MAID), target-based surrogates (SSO), gradient-regularized Newton and greedy block coordinate descent.
+
+Every solver returns a :class:`SolverResult` (or a subclass): the solution, ``n_iter``, ``converged``
+and the objective and error histories.
+"""
+
+from regkit.solvers.linear import conjugate_gradient
+from regkit.solvers.result import SolverResult
+
+__all__ = ["SolverResult", "conjugate_gradient"]
