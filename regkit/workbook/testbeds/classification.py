@@ -284,17 +284,20 @@ def _shift_and_add_noise(x, sigma, m, generator):
     return out.reshape(n, 64) + noise
 
 
-def validation_split(data: Dataset, fraction: float, *, seed: int) -> Dataset:
-    """Hold out a stratified ``fraction`` of ``data``'s training examples (scikit-learn's
-    ``train_test_split`` with ``random_state=seed``): a :class:`~regkit.data.Dataset` whose training
-    split is the rest and whose *test* split is the held-out validation set (for choosing
-    hyperparameters without touching ``data``'s test set)."""
+def validation_split(data: Dataset, fraction: float, *, seed: int, stratify: bool = True) -> Dataset:
+    """Hold out a ``fraction`` of ``data``'s training examples, stratified by label unless ``stratify``
+    is false (scikit-learn's ``train_test_split`` with ``random_state=seed``; a stratified split needs
+    two examples of every class, which a long-tailed label set such as a Zipf vocabulary lacks): a
+    :class:`~regkit.data.Dataset` whose training split is the rest and whose *test* split is the
+    held-out validation set (for choosing hyperparameters without touching ``data``'s test set)."""
     from sklearn.model_selection import train_test_split
 
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
     labels = data.y_train.cpu().numpy()
-    fit, held = train_test_split(range(len(labels)), test_size=fraction, random_state=seed, stratify=labels)
+    fit, held = train_test_split(
+        range(len(labels)), test_size=fraction, random_state=seed, stratify=labels if stratify else None
+    )
     fit, held = (torch.as_tensor(sorted(i), device=data.x_train.device) for i in (fit, held))
     x, y = data.x_train, data.y_train
     return Dataset(data.name, x[fit], y[fit], x[held], y[held], data.num_classes)

@@ -214,3 +214,13 @@ def test_validation_split_holds_out_a_stratified_fraction_of_the_training_set():
     assert not torch.equal(testbed.validation_split(data, 0.2, seed=1).x_test, split.x_test)
     with pytest.raises(ValueError, match="fraction"):
         testbed.validation_split(data, 1.0, seed=0)
+
+
+def test_validation_split_without_stratification_takes_classes_with_a_single_example():
+    data = testbed.load("digits")[0]
+    single = Dataset(data.name, data.x_train[:21], torch.arange(21) % 20, data.x_test, data.y_test, 20)
+    with pytest.raises(ValueError, match="least populated class"):  # scikit-learn's refusal when stratified
+        testbed.validation_split(single, 0.2, seed=0)
+    split = testbed.validation_split(single, 0.2, seed=0, stratify=False)
+    assert len(split.y_test) == 5 and len(split.y_train) == 16
+    assert torch.equal(torch.sort(torch.cat([split.y_train, split.y_test])).values, torch.sort(single.y_train).values)
