@@ -11,9 +11,11 @@ with the features standardized by the training statistics (:func:`load`):
 
 The seed draws the breast-cancer subsample and the splits; the synthetic task itself is fixed.
 :func:`binary_metrics` scores probabilities at a threshold (F1 and balanced accuracy, by scikit-learn)
-and :func:`tune_threshold` picks the F1-maximizing threshold on a validation split.
+and :func:`tune_threshold` picks the F1-maximizing threshold of any scores (probabilities or logits) on a
+validation split.
 
-Used by the notebook ``anyloss_metric_losses``.
+Used by the notebooks ``anyloss_metric_losses`` (tasks, metrics, threshold) and ``dice_loss_imbalanced``
+(threshold).
 """
 
 from __future__ import annotations
@@ -25,12 +27,9 @@ import torch
 
 from regkit._checks import check_number
 
-__all__ = ["DATASETS", "THRESHOLDS", "BinarySplits", "binary_metrics", "load", "tune_threshold"]
+__all__ = ["DATASETS", "BinarySplits", "binary_metrics", "load", "tune_threshold"]
 
 DATASETS = ("digits9", "synthetic", "breast_cancer")
-
-#: The candidate thresholds of :func:`tune_threshold`: 0.01, 0.02, ..., 0.99.
-THRESHOLDS = np.round(np.arange(1, 100) / 100, 2)
 
 
 @dataclass(frozen=True)
@@ -142,19 +141,31 @@ def binary_metrics(probs, labels, threshold: float = 0.5) -> dict[str, float]:
     }
 
 
-def tune_threshold(probs, labels, thresholds=THRESHOLDS) -> float:
-    """The threshold (of ``thresholds``) whose predictions ``probs >= threshold`` have the highest F1 on
-    ``(probs, labels)``, a validation split; among tied thresholds the middle one (the lower middle one of
-    an even number): the middle of the best range rather than its edge. The F1 of every threshold is
-    counted at once (scikit-learn's ``f1_score`` per threshold is 99 times slower). Raises ``ValueError``
-    for mismatched or non-1-D inputs."""
-    p, y = _numpy("probs", probs), _numpy("labels", labels).astype(bool)
-    if p.shape != y.shape:
-        raise ValueError(f"probs and labels must have the same shape, got {p.shape} and {y.shape}")
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    predicted = p[None, :] >= thresholds[:, None]  # (thresholds, n): F1 = 2 TP / (2 TP + FP + FN), as scikit-learn
-    tp = (predicted & y).sum(1)
-    denominator = tp + predicted.sum(1) + y.sum()
-    f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
-    best = np.sort(thresholds[f1 == f1.max()])
-    return float(best[(len(best) - 1) // 2])
+def tune_threshold(scores, labels) -> float:
+    """The decision threshold that maximizes F1 on a validation split ``(scores, labels)``.
+
+    ``scores`` ``(n,)``: any increasing confidence of the positive class (probabilities or logits);
+    ``labels`` ``(n,)``: 0/1. Every cut of the sorted distinct scores is evaluated at once by scikit-learn's
+    ``precision_recall_curve`` (predictions ``scores >= cut``); of the cuts with the highest F1 the lowest
+    is taken, and the threshold returned lies midway between that cut and the next lower distinct score
+    (the middle of the interval of thresholds that make the same validation predictions), or is the cut
+    itself when it is the lowest score. Exact for saturated scores (a grid of probabilities cannot separate
+    0.995 from 0.999). With no positive label every threshold has F1 = 0: the largest score plus one is
+    returned (nothing predicted positive). Returned as a float in the scores' units; predict with
+    ``scores >= threshold``. Raises ``ValueError`` for mismatched, empty or non-1-D inputs or NaN scores."""
+    from sklearn.metrics import precision_recall_curve
+
+    s, y = _numpy("scores", scores).astype(np.float64), _numpy("labels", labels).astype(np.int64)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels must have the same shape, got {s.shape} and {y.shape}")
+    if np.isnan(s).any():
+        raise ValueError("scores must not contain NaN")
+    if not y.any():
+        return float(s.max() + 1.0)
+    precision, recall, cuts = precision_recall_curve(y, s)
+    precision, recall = precision[:-1], recall[:-1]  # the last point (recall 0) has no cut
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-300), 0.0)
+    best = int(np.argmax(f1))  # cuts increase: the first maximum is the lowest cut
+    distinct = np.unique(s)
+    below = distinct[distinct < cuts[best]]
+    return float((cuts[best] + below[-1]) / 2) if below.size else float(cuts[best])

@@ -64,25 +64,28 @@ def test_binary_metrics_count_predictions_at_the_threshold():
     assert testbed.binary_metrics(probs, labels, 1.0)["f1"] == 0.0  # no positive predicted: zero_division=0
 
 
-def test_tune_threshold_takes_the_middle_of_the_best_range():
+def test_tune_threshold_lies_midway_in_the_best_interval():
     probs = np.array([0.9, 0.8, 0.35, 0.3, 0.2, 0.1])
     labels = np.array([1, 1, 1, 0, 0, 0])
-    # F1 = 1 exactly for thresholds in (0.30, 0.35]: 0.31 ... 0.35, median 0.33
-    assert testbed.tune_threshold(probs, labels) == pytest.approx(0.33)
+    # F1 = 1 exactly for thresholds in (0.30, 0.35]: the midpoint 0.325
+    assert testbed.tune_threshold(probs, labels) == pytest.approx(0.325)
     assert testbed.binary_metrics(probs, labels, testbed.tune_threshold(probs, labels))["f1"] == 1.0
-    assert testbed.tune_threshold(probs, labels, thresholds=[0.7, 0.5]) == 0.5  # tied: the lower middle one
+    logits = np.log(probs / (1 - probs))  # the same ranking in other units: the same predictions
+    assert testbed.tune_threshold(logits, labels) == pytest.approx((logits[2] + logits[3]) / 2)
 
 
-def test_tune_threshold_maximizes_sklearns_f1_over_the_grid():
+def test_tune_threshold_maximizes_sklearns_f1_over_every_threshold():
     from sklearn.metrics import f1_score
 
     rng = np.random.default_rng(0)
-    labels = (rng.random(60) < 0.15).astype(np.int64)
-    probs = np.clip(0.3 * labels + rng.random(60) * 0.7, 0, 1)
-    f1 = [f1_score(labels, probs >= t, zero_division=0) for t in testbed.THRESHOLDS]
-    best = testbed.tune_threshold(probs, labels)
-    assert f1_score(labels, probs >= best) == pytest.approx(max(f1), abs=1e-12)
-    assert testbed.tune_threshold(np.full(4, 0.2), np.zeros(4, dtype=np.int64)) == 0.5  # F1 = 0 everywhere
+    labels = (rng.random(80) < 0.15).astype(np.int64)
+    scores = 0.3 * labels + rng.random(80) * 0.7
+    saturated = 1 - 1e-3 * rng.random(80) * (1 - 0.5 * labels)  # every score above 0.99
+    for s in (scores, saturated):
+        brute = max(f1_score(labels, s >= t, zero_division=0) for t in np.unique(s))
+        assert f1_score(labels, s >= testbed.tune_threshold(s, labels)) == pytest.approx(brute, abs=1e-12)
+    assert testbed.tune_threshold(np.full(4, 0.2), np.zeros(4, dtype=np.int64)) == pytest.approx(1.2)  # none positive
+    assert testbed.tune_threshold(np.array([0.4, 0.6]), np.array([1, 1])) == 0.4  # everything positive: the lowest
 
 
 @pytest.mark.parametrize(
@@ -97,6 +100,7 @@ def test_tune_threshold_maximizes_sklearns_f1_over_the_grid():
         (lambda: testbed.binary_metrics([0.2, 0.8], [0, 1, 1]), "same shape"),
         (lambda: testbed.binary_metrics(np.zeros((2, 2)), [0, 1]), "probs"),
         (lambda: testbed.tune_threshold([0.2, 0.8], [0, 1, 1]), "same shape"),
+        (lambda: testbed.tune_threshold([0.2, float("nan")], [0, 1]), "NaN"),
     ],
 )
 def test_bad_arguments_are_value_errors_naming_them(call, name):
