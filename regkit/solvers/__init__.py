@@ -5,7 +5,18 @@ Every solver returns a :class:`SolverResult` (or a subclass): the solution, ``n_
 and the objective and error histories.
 """
 
+from regkit.solvers.block_coordinate_descent import (
+    BlockCoordinateDescentResult,
+    block_coordinate_descent,
+    partition_blocks,
+)
 from regkit.solvers.linear import conjugate_gradient
 from regkit.solvers.result import SolverResult
 
-__all__ = ["SolverResult", "conjugate_gradient"]
+__all__ = [
+    "BlockCoordinateDescentResult",
+    "SolverResult",
+    "block_coordinate_descent",
+    "conjugate_gradient",
+    "partition_blocks",
+]

@@ -80,6 +80,13 @@ METHODS: dict[str, Method] = {
             2025, "2507.06535", [_S2], ["regkit/losses/balanced.py"], ["tests/losses/test_balanced.py"],
         ),
         _method(
+            "block_coordinate_descent_greedy",
+            "Let's Make Block Coordinate Descent Converge Faster: Faster Greedy Rules, Message-Passing, "
+            "Active-Set Complexity, and Superlinear Convergence",
+            2022, "1712.08859", [_S4], ["regkit/solvers/block_coordinate_descent.py"],
+            ["tests/solvers/test_block_coordinate_descent.py"],
+        ),
+        _method(
             "comp_sum_losses", "Cross-Entropy Loss Functions: Theoretical Analysis and Applications", 2023,
             "2304.07288", [_S1, _S2],
             ["regkit/losses/comp_sum.py", "regkit/attacks/pgd.py", "regkit/losses/trades.py"],
