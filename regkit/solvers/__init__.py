@@ -5,7 +5,8 @@ Every solver returns a :class:`SolverResult` (or a subclass): the solution, ``n_
 and the objective and error histories.
 """
 
+from regkit.solvers.implicit import custom_fixed_point, custom_root, root_vjp
 from regkit.solvers.linear import conjugate_gradient
 from regkit.solvers.result import SolverResult
 
-__all__ = ["SolverResult", "conjugate_gradient"]
+__all__ = ["SolverResult", "conjugate_gradient", "custom_fixed_point", "custom_root", "root_vjp"]
