@@ -44,12 +44,14 @@ Checked against the official code: google/jaxopt ``jaxopt/_src/implicit_diff.py`
 ``Aᵀu = −v`` with ``matvec = vjp of optimality_fun in sol`` and returns the VJP of ``optimality_fun`` in
 ``args`` at ``u``; ``custom_root(optimality_fun, has_aux, solve)`` wraps ``solver_fun(init_params, *args)``
 and returns no gradient for ``init_params``; ``custom_fixed_point`` uses ``optimality_fun(x, *args) =
-fixed_point_fun(x, *args) − x``; the default ``solve`` is ``solve_normal_cg`` in the paper's version, GMRES
-in later ones) and metaopt/torchopt ``torchopt/diff/implicit/decorator.py``. Differences: the paper writes
+fixed_point_fun(x, *args) − x``; the default ``solve`` is ``solve_normal_cg`` in the version read) and
+metaopt/torchopt ``torchopt/diff/implicit/decorator.py`` (``_root_vjp``: the same ``Aᵀu = −v``; the solver runs
+inside ``autograd.Function.forward``; ``argnums`` names the differentiated arguments). Differences: the paper writes
 :math:`A = -\\partial_1 F` and solves :math:`A^\\top u = v`, jaxopt solves :math:`(\\partial_1 F)^\\top u = -v`
 and returns :math:`u^\\top \\partial_2 F` — the same product, and this module follows jaxopt's signs. Here a
 ``SolverResult`` plays the role of jaxopt's ``has_aux`` (the other fields ride along, not differentiated),
-``params`` are positional only, and the backward is first order (``once_differentiable``: no Hessians of
+``params`` are positional only (every floating tensor among them that requires a gradient gets one, instead
+of torchopt's ``argnums``), and the backward is first order (``once_differentiable``: no Hessians of
 ``x*``). No GMRES: ``normal_cg`` covers the non-symmetric case with the shared conjugate gradient.
 
 Replicated in ``notebooks/implicit_differentiation.ipynb``.
