@@ -164,7 +164,7 @@ def test_lasso_fixed_point_matches_closed_form_on_support():
         @custom_fixed_point(prox_grad_step, solve=solve)
         def ista(init, lam, y):
             w = init
-            for _ in range(5000):
+            for _ in range(1500):
                 w = prox_grad_step(w, lam, y)
             return w
 
