@@ -10,6 +10,7 @@ from regkit.solvers.block_coordinate_descent import (
     block_coordinate_descent,
     partition_blocks,
 )
+from regkit.solvers.implicit import custom_fixed_point, custom_root, root_vjp
 from regkit.solvers.linear import conjugate_gradient
 from regkit.solvers.result import SolverResult
 
@@ -18,5 +19,8 @@ __all__ = [
     "SolverResult",
     "block_coordinate_descent",
     "conjugate_gradient",
+    "custom_fixed_point",
+    "custom_root",
     "partition_blocks",
+    "root_vjp",
 ]

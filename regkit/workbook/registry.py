@@ -120,6 +120,10 @@ METHODS: dict[str, Method] = {
             ["tests/divergences/test_f_divergence.py", "tests/divergences/test_f_dpo.py"],
         ),
         _method(
+            "implicit_differentiation", "Efficient and Modular Implicit Differentiation", 2022, "2105.15183", [_S1],
+            ["regkit/solvers/implicit.py"], ["tests/solvers/test_implicit.py"],
+        ),
+        _method(
             "ldr_losses",
             "Label Distributionally Robust Losses for Multi-class Classification: Consistency, Robustness and "
             "Adaptivity",
