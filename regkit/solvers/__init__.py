@@ -6,6 +6,7 @@ and the objective and error histories.
 """
 
 from regkit.solvers.linear import conjugate_gradient
+from regkit.solvers.maid import MAIDResult, maid
 from regkit.solvers.result import SolverResult
 
-__all__ = ["SolverResult", "conjugate_gradient"]
+__all__ = ["MAIDResult", "SolverResult", "conjugate_gradient", "maid"]
