@@ -127,8 +127,7 @@ METHODS: dict[str, Method] = {
             "maid_bilevel",
             "An adaptively inexact first-order method for bilevel optimization with application to hyperparameter "
             "learning",
-            2023, "2308.10098", [_S0, _S4], ["regkit/solvers/maid.py", "regkit/solvers/linear.py"],
-            ["tests/solvers/test_maid.py", "tests/solvers/test_linear.py"],
+            2023, "2308.10098", [_S0, _S4], ["regkit/solvers/maid.py"], ["tests/solvers/test_maid.py"],
         ),
         _method(
             "monge_gap", "The Monge Gap: A Regularizer to Learn All Transport Maps", 2023, "2302.04953",
