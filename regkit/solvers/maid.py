@@ -4,7 +4,7 @@ Salehi, Mukherjee, Roberts, Ehrhardt, *An adaptively inexact first-order method 
 with application to hyperparameter learning*, arXiv:2308.10098 (SIAM J. Math. Data Sci., 2025).
 Replicated in ``notebooks/maid_bilevel.ipynb``.
 
-The bilevel problem (the paper's (1.1)) is
+The bilevel problem is
 
 .. math::
     \\min_\\theta f(\\theta) := g(\\hat x(\\theta), \\theta)
@@ -65,7 +65,9 @@ accuracy loop ``omega/‖p‖ > 1 - eta`` with ``tau``; ``backtrack``: the test 
 ``MultiClassRegression.py`` (``FISTA`` stopping at ``‖∇h‖/mu < epsilon``, the lower level
 ``CE + ½ Σ exp(theta)·w²``, the HOAG baseline with ``accuracy_type`` fixed/geometric). The parameter names
 are the code's. Differences, and what is followed: the code grows the step by the literal ``10/9``
-(= 1/ρ for its ρ = 0.9), here by ``1/rho``; the code estimates ‖B‖, L_A, L_B by one-shot random probes,
+(= 1/ρ for its ρ = 0.9), here by ``1/rho``; as in the code a failed search leaves β unchanged, so
+a step that grew too large can make every later search fail (``step_sizes`` 0, θ kept) until the budget ends;
+the code estimates ‖B‖, L_A, L_B by one-shot random probes,
 here ‖B̃‖ is a power iteration on :math:`B^\\top B` (autograd double-backward products) and
 :math:`L_{\\nabla g}, L_A, L_B, \\mu, L` are given by the caller; the code compares with the loss stored at
 the last accepted step even after a tightening re-solve, here :math:`g(\\tilde x)` is recomputed at the
