@@ -12,15 +12,18 @@ from regkit.solvers.block_coordinate_descent import (
 )
 from regkit.solvers.implicit import custom_fixed_point, custom_root, root_vjp
 from regkit.solvers.linear import conjugate_gradient
+from regkit.solvers.maid import MAIDResult, maid
 from regkit.solvers.result import SolverResult
 
 __all__ = [
     "BlockCoordinateDescentResult",
+    "MAIDResult",
     "SolverResult",
     "block_coordinate_descent",
     "conjugate_gradient",
     "custom_fixed_point",
     "custom_root",
+    "maid",
     "partition_blocks",
     "root_vjp",
 ]

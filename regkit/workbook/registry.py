@@ -135,6 +135,12 @@ METHODS: dict[str, Method] = {
             "2310.05898", [_S1, _S4], ["regkit/optim/lion.py"], ["tests/optim/test_lion.py"],
         ),
         _method(
+            "maid_bilevel",
+            "An adaptively inexact first-order method for bilevel optimization with application to hyperparameter "
+            "learning",
+            2023, "2308.10098", [_S0, _S4], ["regkit/solvers/maid.py"], ["tests/solvers/test_maid.py"],
+        ),
+        _method(
             "monge_gap", "The Monge Gap: A Regularizer to Learn All Transport Maps", 2023, "2302.04953",
             [_S0, _S1, _S3], ["regkit/ot/monge_gap.py", "regkit/ot/exact.py", "regkit/ot/metrics.py"],
             ["tests/ot/test_monge_gap.py", "tests/ot/test_exact.py", "tests/ot/test_metrics.py",
