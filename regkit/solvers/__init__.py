@@ -6,6 +6,26 @@ and the objective and error histories.
 """
 
 from regkit.solvers.linear import conjugate_gradient
+from regkit.solvers.newton import (
+    NewtonResult,
+    diagonal_hessian,
+    exact_hessian,
+    gradient_regularized_newton,
+    nystrom_diagonal_hessian,
+    subsampled_hessian,
+)
 from regkit.solvers.result import SolverResult
+from regkit.solvers.sso import sso, target_surrogate
 
-__all__ = ["SolverResult", "conjugate_gradient"]
+__all__ = [
+    "NewtonResult",
+    "SolverResult",
+    "conjugate_gradient",
+    "diagonal_hessian",
+    "exact_hessian",
+    "gradient_regularized_newton",
+    "nystrom_diagonal_hessian",
+    "sso",
+    "subsampled_hessian",
+    "target_surrogate",
+]

@@ -113,6 +113,10 @@ METHODS: dict[str, Method] = {
             ["tests/divergences/test_f_divergence.py", "tests/divergences/test_f_dpo.py"],
         ),
         _method(
+            "gradient_regularized_newton", "Gradient-Normalized Smoothness for Optimization with Approximate Hessians",
+            2025, "2506.13710", [_S1], ["regkit/solvers/newton.py"], ["tests/solvers/test_newton.py"],
+        ),
+        _method(
             "ldr_losses",
             "Label Distributionally Robust Losses for Multi-class Classification: Consistency, Robustness and "
             "Adaptivity",
