@@ -77,7 +77,7 @@ def _loss_and_gradient(model, loss, params, inputs, labels):
         point = params.detach().requires_grad_(True)
         value = loss(model(point, inputs), labels)
         (gradient,) = torch.autograd.grad(value, point)
-    return float(value), float(torch.linalg.vector_norm(gradient))
+    return float(value.detach()), float(torch.linalg.vector_norm(gradient))
 
 
 def sso(

@@ -154,6 +154,10 @@ METHODS: dict[str, Method] = {
             [_S0, _S3, _S4], ["regkit/ot/sparse.py"], ["tests/ot/test_sparse.py"],
         ),
         _method(
+            "sso_target_surrogates", "Target-based Surrogates for Stochastic Optimization", 2023, "2302.02607",
+            [_S1], ["regkit/solvers/sso.py"], ["tests/solvers/test_sso.py"],
+        ),
+        _method(
             "stablemax_grokking", "Grokking at the Edge of Numerical Stability", 2025, "2501.04697", [_S4],
             ["regkit/losses/stablemax.py", "regkit/optim/orthograd.py"],
             ["tests/losses/test_stablemax.py", "tests/optim/test_orthograd.py"],
