@@ -120,6 +120,10 @@ METHODS: dict[str, Method] = {
             ["tests/divergences/test_f_divergence.py", "tests/divergences/test_f_dpo.py"],
         ),
         _method(
+            "gradient_regularized_newton", "Gradient-Normalized Smoothness for Optimization with Approximate Hessians",
+            2025, "2506.13710", [_S1], ["regkit/solvers/newton.py"], ["tests/solvers/test_newton.py"],
+        ),
+        _method(
             "implicit_differentiation", "Efficient and Modular Implicit Differentiation", 2022, "2105.15183", [_S1],
             ["regkit/solvers/implicit.py"], ["tests/solvers/test_implicit.py"],
         ),
@@ -165,6 +169,10 @@ METHODS: dict[str, Method] = {
         _method(
             "sparsity_constrained_ot", "Sparsity-Constrained Optimal Transport", 2023, "2209.15466",
             [_S0, _S3, _S4], ["regkit/ot/sparse.py"], ["tests/ot/test_sparse.py"],
+        ),
+        _method(
+            "sso_target_surrogates", "Target-based Surrogates for Stochastic Optimization", 2023, "2302.02607",
+            [_S1], ["regkit/solvers/sso.py"], ["tests/solvers/test_sso.py"],
         ),
         _method(
             "stablemax_grokking", "Grokking at the Edge of Numerical Stability", 2025, "2501.04697", [_S4],
