@@ -66,8 +66,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# TEST_WORKERS pytest-xdist processes (default: one per core), each single-threaded (no oversubscription); a
+# notebook's cells stay together in one process (--dist loadfile). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
 test: install
-	REGKIT_PROFILE=quick $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --durations=25
+	REGKIT_PROFILE=quick $(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1) \
+	  $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --durations=25 \
+	  $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # As root (many containers), JupyterLab refuses to start without --allow-root; LAB_ARGS adds more flags.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)

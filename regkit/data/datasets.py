@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -179,8 +180,10 @@ def load_mnist1d(*, dtype: torch.dtype = torch.float32, cache: Path | None = Non
             f"fingerprint mismatch for {origin}: {mismatch} differ from regkit.data.datasets.MNIST1D_FINGERPRINT; "
             f"delete {path} to regenerate it"
         )
-    if not path.exists():
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+    if not path.exists():  # a file of this process's own, renamed into place: processes generating at once never
+        # see one another's half-written file (two notebook runs of a Dask stability sweep do)
+        handle, tmp = tempfile.mkstemp(suffix=".npz", prefix="mnist1d.", dir=path.parent)
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(tmp, path)
     return _standardized("mnist1d", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], 10, dtype)

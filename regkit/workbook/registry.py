@@ -80,6 +80,13 @@ METHODS: dict[str, Method] = {
             2025, "2507.06535", [_S2], ["regkit/losses/balanced.py"], ["tests/losses/test_balanced.py"],
         ),
         _method(
+            "block_coordinate_descent_greedy",
+            "Let's Make Block Coordinate Descent Converge Faster: Faster Greedy Rules, Message-Passing, "
+            "Active-Set Complexity, and Superlinear Convergence",
+            2022, "1712.08859", [_S4], ["regkit/solvers/block_coordinate_descent.py"],
+            ["tests/solvers/test_block_coordinate_descent.py"],
+        ),
+        _method(
             "comp_sum_losses", "Cross-Entropy Loss Functions: Theoretical Analysis and Applications", 2023,
             "2304.07288", [_S1, _S2],
             ["regkit/losses/comp_sum.py", "regkit/attacks/pgd.py", "regkit/losses/trades.py"],
@@ -113,6 +120,14 @@ METHODS: dict[str, Method] = {
             ["tests/divergences/test_f_divergence.py", "tests/divergences/test_f_dpo.py"],
         ),
         _method(
+            "gradient_regularized_newton", "Gradient-Normalized Smoothness for Optimization with Approximate Hessians",
+            2025, "2506.13710", [_S1], ["regkit/solvers/newton.py"], ["tests/solvers/test_newton.py"],
+        ),
+        _method(
+            "implicit_differentiation", "Efficient and Modular Implicit Differentiation", 2022, "2105.15183", [_S1],
+            ["regkit/solvers/implicit.py"], ["tests/solvers/test_implicit.py"],
+        ),
+        _method(
             "ldr_losses",
             "Label Distributionally Robust Losses for Multi-class Classification: Consistency, Robustness and "
             "Adaptivity",
@@ -122,6 +137,12 @@ METHODS: dict[str, Method] = {
         _method(
             "lion_constrained", "Lion Secretly Solves Constrained Optimization: As Lyapunov Predicts", 2024,
             "2310.05898", [_S1, _S4], ["regkit/optim/lion.py"], ["tests/optim/test_lion.py"],
+        ),
+        _method(
+            "maid_bilevel",
+            "An adaptively inexact first-order method for bilevel optimization with application to hyperparameter "
+            "learning",
+            2023, "2308.10098", [_S0, _S4], ["regkit/solvers/maid.py"], ["tests/solvers/test_maid.py"],
         ),
         _method(
             "monge_gap", "The Monge Gap: A Regularizer to Learn All Transport Maps", 2023, "2302.04953",
@@ -148,6 +169,10 @@ METHODS: dict[str, Method] = {
         _method(
             "sparsity_constrained_ot", "Sparsity-Constrained Optimal Transport", 2023, "2209.15466",
             [_S0, _S3, _S4], ["regkit/ot/sparse.py"], ["tests/ot/test_sparse.py"],
+        ),
+        _method(
+            "sso_target_surrogates", "Target-based Surrogates for Stochastic Optimization", 2023, "2302.02607",
+            [_S1], ["regkit/solvers/sso.py"], ["tests/solvers/test_sso.py"],
         ),
         _method(
             "stablemax_grokking", "Grokking at the Edge of Numerical Stability", 2025, "2501.04697", [_S4],

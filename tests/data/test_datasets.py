@@ -69,3 +69,17 @@ def test_mnist1d_generation_leaves_global_numpy_state_alone():
     np.random.seed(123)
     _generate_mnist1d()
     assert np.random.rand() == expected
+
+
+def test_mnist1d_cache_written_by_processes_at_once_is_whole(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        loaded = list(pool.map(_load_mnist1d_labels, [tmp_path] * 4))
+    assert all(torch.equal(labels, loaded[0]) for labels in loaded)
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist1d.npz"]  # no temporary file left behind
+    load_mnist1d(cache=tmp_path)  # the cached file passes the fingerprint check
+
+
+def _load_mnist1d_labels(cache):
+    return load_mnist1d(cache=cache).y_train
