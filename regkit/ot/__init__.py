@@ -12,7 +12,7 @@ from regkit.ot.exact import ExactOTResult, exact_ot
 from regkit.ot.metrics import gaussian_moment_errors, l2_uvp
 from regkit.ot.monge_gap import ResidualMap, fit_map, monge_gap
 from regkit.ot.newton import SNSResult, sinkhorn_newton_sparse
-from regkit.ot.sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
+from regkit.ot.sinkhorn import SinkhornResult, epsilon_schedule, sinkhorn, sinkhorn_divergence
 from regkit.ot.sparse import (
     SparseOTResult,
     sparse_simplex_projection,
@@ -25,6 +25,7 @@ __all__ = [
     "SNSResult",
     "SinkhornResult",
     "SparseOTResult",
+    "epsilon_schedule",
     "euclidean",
     "exact_ot",
     "fit_map",

@@ -57,14 +57,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from regkit._checks import check_finite, check_number, check_tensor
 
-__all__ = ["SinkhornResult", "check_problem", "sinkhorn", "sinkhorn_divergence"]
+__all__ = ["SinkhornResult", "anneal", "check_problem", "epsilon_schedule", "sinkhorn", "sinkhorn_divergence"]
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -74,14 +74,28 @@ def _working_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
 
 
-def _logsumexp_rows(work: torch.Tensor, kernel: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """``logsumexp(kernel + shift[..., None, :], dim=-1)`` computed inside the preallocated ``work``
-    buffer: no (n, m) temporary is allocated per call, which on large problems spares the page
-    faults of fresh memory at every half-step."""
-    torch.add(kernel, shift.unsqueeze(-2), out=work)
-    top = work.amax(dim=-1, keepdim=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)  # 0 where not finite
+def _logsumexp_(work: torch.Tensor, dim: int) -> torch.Tensor:
+    """``logsumexp(work, dim)``, overwriting ``work`` (no (n, m) temporary is allocated: on large
+    problems that spares the page faults of fresh memory at every call)."""
+    top = work.amax(dim=dim, keepdim=True).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)  # 0 where not finite
     work.sub_(top).exp_()
-    return work.sum(dim=-1).log_() + top.squeeze(-1)
+    return work.sum(dim=dim).log_() + top.squeeze(dim)
+
+
+def _exponent_(work, cost, eps, rows=None, cols=None) -> torch.Tensor:
+    """``work ← rows[..., :, None] + cols[..., None, :] − cost / ε`` in place (``None``: 0); returns ``work``."""
+    if rows is None:
+        torch.mul(cost, -1.0 / eps, out=work)
+    else:
+        torch.add(rows.unsqueeze(-1), cost, alpha=-1.0 / eps, out=work)
+    return work if cols is None else work.add_(cols.unsqueeze(-2))
+
+
+def _scaling_bound(dtype: torch.dtype) -> float:
+    """τ such that scalings ``u, v`` in ``[e^{-τ}, e^{τ}]`` keep the kernel's underflowed entries
+    negligible: an entry below ``tiny`` weighs at most ``e^{2τ} · tiny = sqrt(tiny)`` (1e-19 in
+    float32, 1e-154 in float64) against the row or column sum it enters."""
+    return -math.log(torch.finfo(dtype).tiny) / 4
 
 
 def _sum_tolerance(dtype: torch.dtype) -> float:
@@ -278,6 +292,8 @@ def sinkhorn(
     max_iter: int = 10_000,
     tol: float = 1e-6,
     init: tuple[torch.Tensor, torch.Tensor] | None = None,
+    eps_init: float | None = None,
+    eps_decay: float = 0.5,
 ) -> SinkhornResult:
     """Log-domain Sinkhorn until the L1 marginal error is below ``tol`` (for every problem of
     the batch) or ``max_iter`` iterations.
@@ -292,9 +308,12 @@ def sinkhorn(
         tol: L1 marginal error to reach, a number ≥ 0 (0 runs all ``max_iter`` iterations).
         init: ``(f, g)`` warm-starts the potentials (the first half-step recomputes ``g`` from
             ``f``, so ``f`` is what carries the warm start).
+        eps_init, eps_decay: ε-scaling (:func:`epsilon_schedule`): one iteration at each of
+            ``eps_init · eps_decay^k`` above ``eps``, then iterations at ``eps``; the counts,
+            errors and times of every stage are in the result. ``None`` (default): plain Sinkhorn.
 
     Returns:
-        A :class:`SinkhornResult`; ``converged`` says the returned plan meets ``tol``.
+        A :class:`SinkhornResult`; ``converged`` says the returned plan meets ``tol`` at ``eps``.
 
     Raises:
         ValueError: naming the argument, for any argument out of range (see :func:`check_problem`).
@@ -309,44 +328,120 @@ def sinkhorn(
     eps = check_number("eps", eps, low=0, low_open=True)
     max_iter = check_number("max_iter", max_iter, low=1, integer=True)
     tol = check_number("tol", tol, low=0, high=math.inf)
+    f = None if init is None else _check_init(init, a.shape, b.shape, a.dtype)
+    schedule = epsilon_schedule(eps, eps_init, eps_decay)
+    return anneal(lambda *stage: _iterate(a, b, cost, *stage), schedule, max_iter, tol, f)
+
+
+def epsilon_schedule(eps: float, eps_init: float | None = None, eps_decay: float = 0.5) -> list[float]:
+    """ε-scaling: ``[ε₀, ε₀·decay, ε₀·decay², …, ε]``, geometric from ``eps_init`` down to (and
+    ending at) the target ``eps``; ``[eps]`` when ``eps_init`` is ``None`` or ``≤ eps``. As in
+    GeomLoss's ``epsilon_schedule`` and OTT-JAX's ``Epsilon(init, decay)`` scheduler, Sinkhorn runs
+    one iteration at each ε above the target, warm-started from the previous one (Schmitzer 2019;
+    Feydy 2020, §3.3). A good ``eps_init`` is the cost's largest entry (the cloud's squared diameter).
+    Raises ``ValueError`` naming ``eps_init`` (positive, finite) or ``eps_decay`` (in (0, 1))."""
+    eps = check_number("eps", eps, low=0, low_open=True)
+    if eps_init is None:
+        return [eps]
+    eps_init = check_number("eps_init", eps_init, low=0, low_open=True)
+    eps_decay = check_number("eps_decay", eps_decay, low=0, high=1, low_open=True, high_open=True)
+    stages = max(0, math.ceil(math.log(eps / eps_init) / math.log(eps_decay) - 1e-9))
+    return [eps_init * eps_decay**k for k in range(stages)] + [eps]
+
+
+def anneal(solve, schedule: list[float], max_iter: int, tol: float, f: torch.Tensor | None):
+    """Run ``solve(eps, max_iter, tol, f_init) -> result`` along an ε ``schedule``: one iteration
+    (``tol = 0``) at each ε but the last, each warm-started from the previous potential ``f``,
+    then up to the remaining ``max_iter`` iterations at the target. Returns the last result with
+    the iteration count, error and time histories of all stages (``times`` from the start)."""
     start = time.perf_counter()
-    times: list[float] = []
+    n_iter, errors, times = 0, [], []
+    for k, eps_k in enumerate(schedule):
+        last = k == len(schedule) - 1 or n_iter + 1 >= max_iter
+        offset = time.perf_counter() - start
+        result = solve(eps_k, max_iter - n_iter if last else 1, tol if last else 0.0, f)
+        n_iter += result.n_iter
+        errors += result.errors
+        times += [offset + t for t in result.times]
+        if last:
+            return replace(result, n_iter=n_iter, errors=errors, times=times)
+        f = result.f
+
+
+def _iterate(a, b, cost, eps, max_iter, tol, f) -> SinkhornResult:
+    r"""Sinkhorn iterations on a validated dense problem from the potential ``f`` (``None``: 0).
+
+    The iterations are those of the log domain (module docstring), run in the scaling form of
+    the stabilized Sinkhorn algorithm (Schmitzer 2019, Alg. 2): with the kernel
+    :math:`K_{ij} = e^{(f^0_i + g^0_j - C_{ij})/\varepsilon}` of absorbed potentials
+    :math:`f^0, g^0` and the scalings :math:`u = e^{(f - f^0)/\varepsilon}`,
+    :math:`v = e^{(g - g^0)/\varepsilon}`, a half-step is one matrix–vector product,
+    :math:`v \leftarrow 1 / K^\top(a \odot u)`, :math:`u \leftarrow 1 / K(b \odot v)`: no
+    exponential, one pass over memory. A half-step whose scalings leave
+    :math:`[e^{-\tau}, e^{\tau}]` (:func:`_scaling_bound`; also ``inf``/``0`` where a row of
+    ``K`` underflowed entirely) is redone in the log domain, and the kernel is rebuilt from the
+    new potentials (absorption). The only ``(n, m)`` buffer is ``K``, which also serves the
+    log-domain half-steps."""
+    start = time.perf_counter()
+    half = cost.dtype in _HALF
     with torch.no_grad():
-        scaled = cost.detach().to(a.dtype) / -eps  # -C / ε, computed once (in float32 for half precision)
-        scaled_t = scaled.transpose(-1, -2).contiguous()  # both half-steps then reduce over contiguous rows
-        work, work_t = torch.empty_like(scaled), torch.empty_like(scaled_t)
+        work_cost = cost.detach().to(a.dtype)  # the cost itself, or its float32 copy in half precision
+        kernel = torch.empty_like(work_cost)
         a_, b_ = a.detach(), b.detach()
         log_a, log_b = a_.log(), b_.log()
         # a zero weight's row is empty: its term of the error is 0 (not 0 · expm1(...), which may be 0 · ∞)
         positive = a_ > 0 if bool((a_ == 0).any()) else None
-        if init is None:
-            f = torch.zeros_like(log_a)
-        else:
-            f = _check_init(init, log_a.shape, log_b.shape, a.dtype)
+        f = torch.zeros_like(log_a) if f is None else f
+        bound = _scaling_bound(a.dtype)
+        low, high = math.exp(-bound), math.exp(bound)
         # half precision: the plan is returned rounded, so the float32 solve aims at half the tolerance
         # and stops only once the rounded plan meets it too
-        half = cost.dtype in _HALF
         target = tol / 2 if half else tol
         errors: list[float] = []
-        converged = False
+        times: list[float] = []
+        converged, fresh = False, True  # fresh: the kernel is to be rebuilt from the explicit potential f
         for _ in range(max_iter):
-            g = -eps * _logsumexp_rows(work_t, scaled_t, f / eps + log_a)
-            f_next = -eps * _logsumexp_rows(work, scaled, g / eps + log_b)
-            # rows of the plan (f, g) sum to a * exp((f - f_next) / ε); its columns are exact
-            row_error = a_ * torch.expm1((f - f_next) / eps)
-            if positive is not None:
-                row_error = torch.where(positive, row_error, 0.0)
-            error = row_error.abs().sum(-1).max()
-            errors.append(float(error))
+            for attempt in (0, 1):
+                if fresh:  # g half-step in the log domain, then absorb (f, g) into the kernel
+                    g0 = -eps * _logsumexp_(_exponent_(kernel, work_cost, eps, f / eps + log_a), dim=-2)
+                    f0 = f
+                    _exponent_(kernel, work_cost, eps, f0 / eps, g0 / eps).exp_()
+                    u, v = torch.ones_like(f0), torch.ones_like(g0)
+                    fresh = False
+                else:
+                    v = torch.matmul((a_ * u).unsqueeze(-2), kernel).squeeze(-2).reciprocal_()
+                u_next = torch.matmul(kernel, (b_ * v).unsqueeze(-1)).squeeze(-1).reciprocal_()
+                # rows of the plan (f, g) sum to a * u / u_next; its columns are exact
+                row_error = a_ * (u / u_next - 1)
+                if positive is not None:
+                    row_error = torch.where(positive, row_error, 0.0)
+                error, u_low, u_high, v_low, v_high = torch.stack(
+                    [row_error.abs().sum(-1).max(), *torch.aminmax(u_next), *torch.aminmax(v)]
+                ).tolist()
+                if attempt == 0 and not (low <= v_low and v_high <= high):  # redo from f in the log domain
+                    f, fresh = f0 + eps * u.log(), True
+                    continue
+                break
+            g = g0 + eps * v.log()
+            f_now = f0 + eps * u.log()
+            if low <= u_low and u_high <= high:
+                f_next = f0 + eps * u_next.log()
+            else:  # the f half-step in the log domain; the kernel is rebuilt at the next g half-step
+                f_next = -eps * _logsumexp_(_exponent_(kernel, work_cost, eps, None, g / eps + log_b), dim=-1)
+                row_error = a_ * torch.expm1((f_now - f_next) / eps)
+                if positive is not None:
+                    row_error = torch.where(positive, row_error, 0.0)
+                error, fresh = float(row_error.abs().sum(-1).max()), True
+            errors.append(error)
             times.append(time.perf_counter() - start)
-            if errors[-1] < target and (not half or _rounded_plan_error(f, g, a, b, cost, eps) < tol):
+            if error < target and (not half or _rounded_plan_error(f_now, g, a, b, cost, eps) < tol):
                 converged = True
                 break
-            f = f_next
-        if not converged:  # return the pair with exact rows, the last computed
-            f = f_next
-        elif positive is not None:  # a zero weight's potential: the c-transform of the returned g
-            f = torch.where(positive, f, f_next)
+            if fresh:
+                f = f_next
+            else:
+                u = u_next
+        f = f_next if not converged else f_now if positive is None else torch.where(positive, f_now, f_next)
     return SinkhornResult(f, g, a, b, cost, eps, len(errors), converged, errors, times)
 
 

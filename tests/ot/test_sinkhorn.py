@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from regkit.ot import (
     SinkhornResult,
+    epsilon_schedule,
     sinkhorn,
     sinkhorn_divergence,
     sqeuclidean,
@@ -231,3 +232,78 @@ def test_issue12_row12_half_precision_gradient_flows_back():
     result = sinkhorn(None, None, cost, 0.1, tol=1e-2)
     result.regularized_cost.backward()
     assert cost.grad.dtype == torch.float16 and torch.allclose(cost.grad.float(), result.plan.float(), atol=1e-3)
+
+
+def log_domain_sinkhorn(a, b, C, eps, tol, max_iter=100_000):
+    """The textbook log-domain iteration (torch.logsumexp), the reference for the scaling form:
+    returns (f, g, n_iter) with the same stopping rule (L1 row error of the plan after a g update)."""
+    f = torch.zeros_like(a)
+    for k in range(1, max_iter + 1):
+        g = -eps * torch.logsumexp(a.log()[:, None] + (f[:, None] - C) / eps, dim=0)
+        f_next = -eps * torch.logsumexp(b.log()[None, :] + (g[None, :] - C) / eps, dim=1)
+        if float((a * torch.expm1((f - f_next) / eps)).abs().sum()) < tol:
+            return f, g, k
+        f = f_next
+    raise AssertionError("the reference did not converge")
+
+
+@pytest.mark.parametrize(
+    "shift, eps",
+    [(0.0, 0.1), (0.0, 0.003), (3.0, 0.01), (3.0, 0.002)],  # shifted clouds: whole kernel rows underflow
+)
+def test_scaling_form_takes_the_log_domain_iterates(shift, eps):
+    """The matrix–vector iteration with absorption gives the log-domain iterates: the same
+    iteration count and potentials to 1e-10 (float64), also where absorption and log-domain
+    fallbacks are exercised (far-apart clouds at small ε: a row of exp(-C/ε) is all zeros)."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(60, 2, generator=g, dtype=torch.float64), torch.rand(50, 2, generator=g, dtype=torch.float64)
+    a = torch.rand(60, generator=g, dtype=torch.float64) + 0.1
+    b = torch.rand(50, generator=g, dtype=torch.float64) + 0.1
+    a, b, C = a / a.sum(), b / b.sum(), sqeuclidean(x, y + shift)
+    if shift:
+        assert bool(((-C / eps).exp().sum(1) == 0).any())  # the case the fallback exists for
+    f, g_ref, n_iter = log_domain_sinkhorn(a, b, C, eps, tol=1e-9)
+    result = sinkhorn(a, b, C, eps, tol=1e-9)
+    assert result.converged and result.n_iter == n_iter
+    scale = float(C.max())
+    assert float((result.f - f).abs().max()) < 1e-10 * scale and float((result.g - g_ref).abs().max()) < 1e-10 * scale
+
+
+def test_scaling_form_in_float32_follows_the_float64_iterates():
+    a, b, C = problem(n=200, m=150, seed=4)
+    for eps in (0.05, 0.002):
+        single = sinkhorn(a.float(), b.float(), C.float(), eps, tol=1e-5)
+        exact = sinkhorn(a, b, C, eps, tol=0, max_iter=single.n_iter)  # the same number of iterations
+        assert single.converged and float(exact.marginal_error) < 2e-5
+        assert float((single.plan.double() - exact.plan).abs().sum()) < 2e-5
+        assert float(single.transport_cost) == pytest.approx(float(exact.transport_cost), rel=1e-5)
+
+
+@pytest.mark.parametrize("eps", [0.01, 0.001])
+def test_epsilon_scaling_converges_to_the_plain_solution(eps):
+    a, b, C = problem(n=120, m=100, seed=5)
+    plain = sinkhorn(a, b, C, eps, tol=1e-9)
+    annealed = sinkhorn(a, b, C, eps, tol=1e-9, eps_init=float(C.max()), eps_decay=0.5)
+    stages = epsilon_schedule(eps, float(C.max()), 0.5)
+    assert annealed.converged and annealed.eps == eps
+    assert annealed.n_iter == len(annealed.errors) == len(annealed.times) and annealed.n_iter >= len(stages)
+    assert all(t1 >= t0 for t0, t1 in zip(annealed.times, annealed.times[1:]))
+    assert float((annealed.plan - plain.plan).abs().sum()) < 1e-7
+    shift = float((annealed.f - plain.f).mean())  # potentials are unique up to (f + c, g - c)
+    assert float((annealed.f - plain.f - shift).abs().max()) < 1e-8
+    assert float((annealed.g - plain.g + shift).abs().max()) < 1e-8
+    if eps == 0.001:  # the transient that ε-scaling removes
+        assert annealed.n_iter < plain.n_iter
+
+
+def test_epsilon_schedule():
+    assert epsilon_schedule(0.01) == [0.01] and epsilon_schedule(0.01, 0.005) == [0.01]
+    assert epsilon_schedule(0.01, 1.0, 0.1) == pytest.approx([1.0, 0.1, 0.01])
+    assert epsilon_schedule(0.03, 1.0, 0.5) == pytest.approx([1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.03])
+    for kwargs, match in (
+        (dict(eps_init=0.0), r"eps_init must be a number in \(0, inf\)"),
+        (dict(eps_init=1.0, eps_decay=1.0), r"eps_decay must be a number in \(0, 1\)"),
+        (dict(eps_init=1.0, eps_decay=0.0), r"eps_decay must be a number in \(0, 1\)"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            sinkhorn(*problem()[:3], 0.01, **kwargs)
