@@ -25,6 +25,10 @@ top entries, and :attr:`OnlineSinkhornResult.regularized_cost`, whose gradients 
 (:math:`\sum_j P_{ij}\nabla_x c(x_i, y_j)` for a point :math:`x_i`, :math:`f_i - \varepsilon` for a
 weight :math:`a_i` at convergence) are computed blockwise by a custom autograd function.
 
+Not compiled: ``torch.compile`` of the block kernel (product, max, exp, sum fused by inductor) took 8–30 s
+to compile and ran slower than these eager in-place passes over a cache-sized block (131 vs 56 ms per
+float32 half-step at n = 4000, 486 vs 57 ms in float64; torch 2.13, 2 cores, AVX2). ``pykeops`` is not used.
+
 Shapes: ``a`` ``(..., n)``, ``b`` ``(..., m)``, points ``(..., n, d)``, ``(..., m, d)``; leading dimensions
 are a batch of independent problems. Half precision points are solved in float32, zero weights allowed,
 as in :mod:`regkit.ot.sinkhorn`.
@@ -80,11 +84,18 @@ def _buffer(geometry: PointCloud, buffers: int = 1) -> torch.Tensor:
 
 
 def _softmin(
-    geometry: PointCloud, potential: torch.Tensor, log_weights: torch.Tensor, eps: float, transpose: bool, buffer
+    geometry: PointCloud,
+    potential: torch.Tensor,
+    log_weights: torch.Tensor,
+    eps: float,
+    transpose: bool,
+    buffer: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The soft c-transform ``-ε LSE_j(log w_j + (potential_j - C_ij)/ε)`` for every row ``i`` of ``x`` (of
     ``y`` when ``transpose``), ``(B, length)``; ``potential``, ``log_weights`` ``(B, other)``. Computed in
-    base 2: ``-ε ln 2 · log2 Σ_j 2^{log2(e) (log w_j + (potential_j - C_ij)/ε)}``."""
+    base 2: ``-ε ln 2 · log2 Σ_j 2^{log2(e) (log w_j + (potential_j - C_ij)/ε)}``. ``buffer``: a block buffer
+    from :func:`_buffer` to reuse across calls (``None``: a fresh one)."""
+    buffer = _buffer(geometry, _BUFFERS[geometry.cost]) if buffer is None else buffer
     column_offset = (potential / eps + log_weights).mul_(LOG2E)
     length = geometry.shape[1] if transpose else geometry.shape[0]
     out = torch.empty(column_offset.shape[0], length, dtype=column_offset.dtype, device=column_offset.device)
@@ -127,11 +138,10 @@ class _RegularizedCost(torch.autograd.Function):
     c-transform of ``g`` (:math:`f_i - \\varepsilon` at convergence, finite at a zero weight); ``b`` likewise."""
 
     @staticmethod
-    def forward(ctx, x, y, a, b, result):
+    def forward(ctx, x, y, a, b, result):  # x, y: the geometry's points, inputs so that gradients reach them
         f, g, log_a, log_b = result._flat()
         geometry, eps = result.geometry, result.eps
-        buffer = _buffer(geometry)
-        f_tilde = _softmin(geometry, g, log_b, eps, False, buffer)
+        f_tilde = _softmin(geometry, g, log_b, eps, False)
         row_sums = torch.exp((f - f_tilde) / eps).mul_(a.detach().reshape(f.shape))
         ctx.result, ctx.f_tilde, ctx.row_sums = result, f_tilde, row_sums
         a_, b_ = a.detach().reshape(f.shape), b.detach().reshape(g.shape)
@@ -148,7 +158,7 @@ class _RegularizedCost(torch.autograd.Function):
             grad_a = grad[:, None] * (f - eps * torch.exp((f - f_tilde) / eps))
             grad_a = grad_a.reshape(result.a.shape).to(result.a.dtype)
         if ctx.needs_input_grad[3]:
-            g_tilde = _softmin(geometry, f, log_a, eps, True, _buffer(geometry))
+            g_tilde = _softmin(geometry, f, log_a, eps, True)
             grad_b = grad[:, None] * (g - eps * torch.exp((g - g_tilde) / eps))
             grad_b = grad_b.reshape(result.b.shape).to(result.b.dtype)
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
@@ -166,8 +176,8 @@ class OnlineSinkhornResult:
     ``f`` ``(..., n)``, ``g`` ``(..., m)``, ``a``, ``b`` in the working dtype (float32 for half-precision
     points, else theirs); ``geometry`` the :class:`~regkit.ot.geometry.PointCloud`; ``errors`` the largest
     (over the batch) L1 marginal error after each iteration and ``times`` the wall time (seconds) then.
-    Everything is computed blockwise (within the geometry's memory budget) in the working dtype and
-    returned in the points' dtype, but :meth:`dense` (n × m, for small problems) and nothing holds (n, m).
+    Everything but :meth:`dense` (for small problems) is computed blockwise within the geometry's memory
+    budget, never holding (n, m), in the working dtype, and returned in the points' dtype.
     """
 
     f: torch.Tensor
@@ -243,7 +253,7 @@ class OnlineSinkhornResult:
         geometry, eps = self.geometry, self.eps
         f, g, log_a, log_b = self._flat()
         with torch.no_grad():
-            buffer = _buffer(geometry)
+            buffer = _buffer(geometry, _BUFFERS[geometry.cost])
             rows = torch.exp((f - _softmin(geometry, g, log_b, eps, False, buffer)) / eps + log_a)
             cols = torch.exp((g - _softmin(geometry, f, log_a, eps, True, buffer)) / eps + log_b)
         return rows.reshape(self.a.shape).to(geometry.dtype), cols.reshape(self.b.shape).to(geometry.dtype)

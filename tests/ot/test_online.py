@@ -149,6 +149,16 @@ def test_gradients_equal_autograd_through_the_dense_solver(name, max_iter):
         assert torch.allclose(online_grads[2], online.f - 0.2, atol=1e-9)
 
 
+def test_gradients_for_one_cloud_against_itself():
+    """The Sinkhorn-divergence term OT(α, α): the points enter as both x and y, their gradients add up."""
+    x, _, a, _ = problem(n=25, zeros=False)
+    x1, x2, a1, a2 = (t.clone().requires_grad_(True) for t in (x, x, a, a))
+    online = sinkhorn_online(a1, a1, PointCloud(x1, x1), 0.3, tol=1e-12).regularized_cost
+    dense = sinkhorn(a2, a2, sqeuclidean(x2, x2), 0.3, tol=1e-12).regularized_cost
+    for mine, reference in zip(torch.autograd.grad(online, (x1, a1)), torch.autograd.grad(dense, (x2, a2))):
+        assert torch.allclose(mine, reference, atol=1e-10)
+
+
 def test_batched_equals_one_by_one():
     x, y, a, b = problem(n=20, m=15, batch=(3,))
     batched = sinkhorn_online(a, b, PointCloud(x, y, memory=rows_budget(4, 15, itemsize=8 * 3)), 0.5, tol=1e-10)
@@ -187,7 +197,8 @@ def test_uniform_default_weights_and_warm_start():
 @pytest.mark.parametrize("dtype, tol, close", [(torch.float32, 1e-4, 1e-3), (torch.bfloat16, 2e-2, 5e-2)])
 def test_low_precision_points_match_float64(dtype, tol, close):
     x, y, a, b = problem(zeros=False)
-    reference = sinkhorn_online(a, b, PointCloud(x, y), 0.1, tol=1e-10)
+    x64 = x.clone().requires_grad_(True)
+    reference = sinkhorn_online(a, b, PointCloud(x64, y), 0.1, tol=1e-10)
     result = sinkhorn_online(a.float(), b.float(), PointCloud(x.to(dtype), y.to(dtype)), 0.1, tol=tol)
     assert result.f.dtype == torch.float32 and result.converged
     assert result.transport_cost.dtype == dtype and result.dense().dtype == dtype
@@ -196,6 +207,11 @@ def test_low_precision_points_match_float64(dtype, tol, close):
     # recomputed one differ by the rounding of the potentials (a few 1e-6 here)
     assert float(result.marginal_error) < (tol if dtype == torch.bfloat16 else 1.1 * tol)
     assert torch.allclose(result.dense().double(), reference.dense(), atol=tol)
+    points = x.to(dtype).requires_grad_(True)
+    value = sinkhorn_online(a.float(), b.float(), PointCloud(points, y.to(dtype)), 0.1, tol=tol).regularized_cost
+    (grad,) = torch.autograd.grad(value, points)
+    (expected,) = torch.autograd.grad(reference.regularized_cost, x64)
+    assert grad.dtype == dtype and torch.allclose(grad.double(), expected, atol=close)
 
 
 # ---- bad inputs ---------------------------------------------------------------------------------------------
