@@ -25,7 +25,7 @@ of ``B`` problems, holds ``buffers`` temporaries of ``B · rows · other`` entri
 (``memory`` in bytes, default 256 MiB; one row is the least a block can be, so a budget below one row
 is exceeded rather than refused). On the CPU each temporary is also capped at :data:`CPU_BLOCK_BYTES`
 (4 MiB): a block that stays in the cache makes the four passes of a half-step (product, max, exp,
-sum) cheap, measured 0.6–0.8× the time per iteration of whole-matrix blocks at n = 2000–4000 (2 cores,
+sum) cheap, measured 0.55–0.8× the time per iteration of whole-matrix blocks at n = 2000–4000 (2 cores,
 AVX2); on other devices the budget alone sets the block (larger blocks amortize kernel launches).
 
 **Fused half-steps.** :meth:`PointCloud.scaled_cost_block` returns ``h[j] + scale · C[i, j]`` up to a
