@@ -9,9 +9,11 @@ argument is validated with a ``ValueError`` naming it."""
 
 from regkit.ot.costs import euclidean, minkowski, sqeuclidean
 from regkit.ot.exact import ExactOTResult, exact_ot
+from regkit.ot.geometry import PointCloud
 from regkit.ot.metrics import gaussian_moment_errors, l2_uvp
 from regkit.ot.monge_gap import ResidualMap, fit_map, monge_gap
 from regkit.ot.newton import SNSResult, sinkhorn_newton_sparse
+from regkit.ot.online import OnlineSinkhornResult, sinkhorn_online
 from regkit.ot.sinkhorn import SinkhornResult, epsilon_schedule, sinkhorn, sinkhorn_divergence
 from regkit.ot.sparse import (
     SparseOTResult,
@@ -21,6 +23,8 @@ from regkit.ot.sparse import (
 
 __all__ = [
     "ExactOTResult",
+    "OnlineSinkhornResult",
+    "PointCloud",
     "ResidualMap",
     "SNSResult",
     "SinkhornResult",
@@ -36,6 +40,7 @@ __all__ = [
     "sinkhorn",
     "sinkhorn_divergence",
     "sinkhorn_newton_sparse",
+    "sinkhorn_online",
     "sparse_simplex_projection",
     "sparsity_constrained_ot",
     "sqeuclidean",

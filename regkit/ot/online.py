@@ -45,7 +45,7 @@ from torch.autograd.function import once_differentiable
 
 from regkit._checks import check_finite, check_number, check_tensor
 from regkit.ot.geometry import PointCloud
-from regkit.ot.sinkhorn import _HALF, _check_init, _sum_tolerance
+from regkit.ot.sinkhorn import _HALF, _check_init, _sum_tolerance, anneal, epsilon_schedule
 
 __all__ = ["OnlineSinkhornResult", "sinkhorn_online"]
 
@@ -301,9 +301,12 @@ class OnlineSinkhornResult:
         Differentiable in the points ``x``, ``y`` and the weights ``a``, ``b`` (envelope theorem, computed
         blockwise): the gradients the dense :attr:`regkit.ot.SinkhornResult.regularized_cost` gives through
         the dense cost."""
+        return self._regularized_cost().to(self.geometry.dtype)
+
+    def _regularized_cost(self) -> torch.Tensor:
+        """:attr:`regularized_cost` in the working dtype (float32 for half-precision points)."""
         geometry = self.geometry
-        value = _RegularizedCost.apply(geometry.x, geometry.y, self.a, self.b, self)
-        return value.reshape(geometry.batch_shape).to(geometry.dtype)
+        return _RegularizedCost.apply(geometry.x, geometry.y, self.a, self.b, self).reshape(geometry.batch_shape)
 
     def _point_gradients(self, row_sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Σ_j P_ij ∇_x c(x_i, y_j), Σ_i P_ij ∇_y c(x_i, y_j))``, ``(B, n, d)`` and ``(B, m, d)``, working dtype.
@@ -383,6 +386,8 @@ def sinkhorn_online(
     max_iter: int = 10_000,
     tol: float = 1e-6,
     init: tuple[torch.Tensor, torch.Tensor] | None = None,
+    eps_init: float | None = None,
+    eps_decay: float = 0.5,
 ) -> OnlineSinkhornResult:
     """Log-domain Sinkhorn on a :class:`~regkit.ot.geometry.PointCloud` cost, never forming (n, m): the
     iterations, stopping rule (L1 marginal error below ``tol`` for every problem of the batch, or
@@ -398,6 +403,7 @@ def sinkhorn_online(
         max_iter: most iterations, an integer ≥ 1.
         tol: L1 marginal error to reach, a number ≥ 0 (0 runs all ``max_iter`` iterations).
         init: ``(f, g)`` warm-starts the potentials (``f`` carries the warm start, as in :func:`regkit.ot.sinkhorn`).
+        eps_init, eps_decay: ε-scaling, as in :func:`regkit.ot.sinkhorn` (:func:`~regkit.ot.epsilon_schedule`).
 
     Returns:
         An :class:`OnlineSinkhornResult`; ``converged`` says the returned plan meets ``tol``.
@@ -427,13 +433,21 @@ def sinkhorn_online(
         )
     max_iter = check_number("max_iter", max_iter, low=1, integer=True)
     tol = check_number("tol", tol, low=0, high=math.inf)
+    f = None if init is None else _check_init(init, a.shape, b.shape, a.dtype)
+    schedule = epsilon_schedule(eps, eps_init, eps_decay)
+    return anneal(lambda *stage: _iterate(a, b, geometry, *stage), schedule, max_iter, tol, f)
+
+
+def _iterate(a, b, geometry: PointCloud, eps, max_iter, tol, f) -> OnlineSinkhornResult:
+    """Sinkhorn iterations on a validated online problem from the potential ``f`` (``None``: 0)."""
+    n, m = geometry.shape
     start = time.perf_counter()
     times: list[float] = []
     with torch.no_grad():
         a_, b_ = a.detach().reshape(-1, n), b.detach().reshape(-1, m)
         log_a, log_b = a_.log(), b_.log()
         positive = a_ > 0 if bool((a_ == 0).any()) else None
-        f = torch.zeros_like(log_a) if init is None else _check_init(init, a.shape, b.shape, a.dtype).reshape(-1, n)
+        f = torch.zeros_like(log_a) if f is None else f.reshape(-1, n)
         buffer = _buffer(geometry, _BUFFERS[geometry.cost])
         half = geometry.dtype in _HALF
         target = tol / 2 if half else tol

@@ -301,3 +301,44 @@ def test_online_solve_stays_far_below_the_dense_cost_in_memory():
     peak = int(done.stdout.split()[-1])
     dense_cost = n * n * 4
     assert peak < 2**30 < dense_cost, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+# ---- through the dense API: dispatch, ε-scaling, the Sinkhorn divergence -----------------------------------
+
+
+def test_sinkhorn_on_a_point_cloud_solves_online_with_the_dense_iterates():
+    x, y, a, b = problem()
+    online = sinkhorn(a, b, PointCloud(x, y, memory=rows_budget(7, 57)), 0.05, tol=1e-9)
+    dense = sinkhorn(a, b, sqeuclidean(x, y), 0.05, tol=1e-9)
+    assert isinstance(online, OnlineSinkhornResult) and online.n_iter == dense.n_iter
+    assert torch.allclose(online.f, dense.f, atol=1e-10) and torch.allclose(online.g, dense.g, atol=1e-10)
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.005])
+def test_online_epsilon_scaling_takes_the_dense_annealed_iterates(eps):
+    x, y, a, b = problem(seed=2)
+    options = dict(tol=1e-9, eps_init=10.0, eps_decay=0.5)
+    online = sinkhorn_online(a, b, PointCloud(x, y, memory=rows_budget(7, 57)), eps, **options)
+    dense = sinkhorn(a, b, sqeuclidean(x, y), eps, **options)
+    plain = sinkhorn(a, b, sqeuclidean(x, y), eps, tol=1e-9)
+    assert online.converged and online.n_iter == dense.n_iter == len(online.errors)
+    assert torch.allclose(online.f, dense.f, atol=1e-10) and torch.allclose(online.g, dense.g, atol=1e-10)
+    assert float((online.dense() - plain.plan).abs().sum()) < 1e-7  # annealing reaches the plain solution
+
+
+def test_online_sinkhorn_divergence_equals_the_dense_one_with_its_gradients():
+    from regkit.ot import sinkhorn_divergence
+
+    x, y, a, b = problem(n=40, m=30, zeros=False)
+    values, grads = [], []
+    for online in (False, True):
+        xs, ys, as_ = x.clone().requires_grad_(), y.clone().requires_grad_(), a.clone().requires_grad_()
+        value = sinkhorn_divergence(xs, ys, 0.1, a=as_, b=b, tol=1e-11, online=online)
+        value.backward()
+        values.append(value.detach())
+        grads.append((xs.grad, ys.grad, as_.grad))
+    assert float(values[0]) > 0 and float(values[1]) == pytest.approx(float(values[0]), rel=1e-10, abs=1e-12)
+    for dense_grad, online_grad in zip(*grads):
+        assert torch.allclose(online_grad, dense_grad, atol=1e-9)
+    with pytest.raises(ValueError, match="cost_fn must be None when online=True"):
+        sinkhorn_divergence(x, y, 0.1, online=True, cost_fn=sqeuclidean)
