@@ -447,25 +447,29 @@ def _iterate(a, b, cost, eps, max_iter, tol, f) -> SinkhornResult:
                     f, fresh = f0 + eps * u.log(), True
                     continue
                 break
-            g = g0 + eps * v.log()
-            f_now = f0 + eps * u.log()
-            if low <= u_low and u_high <= high:
-                f_next = f0 + eps * u_next.log()
-            else:  # the f half-step in the log domain; the kernel is rebuilt at the next g half-step
+            f_next = None  # the explicit potentials are formed only where needed (small problems: few ops)
+            if not (low <= u_low and u_high <= high):  # the f half-step in the log domain; the kernel is
+                g = g0 + eps * v.log()  # rebuilt at the next g half-step
                 f_next = -eps * _logsumexp_(_exponent_(kernel, work_cost, eps, None, g / eps + log_b), dim=-1)
-                row_error = a_ * torch.expm1((f_now - f_next) / eps)
+                row_error = a_ * torch.expm1((f0 + eps * u.log() - f_next) / eps)
                 if positive is not None:
                     row_error = torch.where(positive, row_error, 0.0)
                 error, fresh = float(row_error.abs().sum(-1).max()), True
             errors.append(error)
             times.append(time.perf_counter() - start)
-            if error < target and (not half or _rounded_plan_error(f_now, g, a, b, cost, eps) < tol):
+            if error < target and (
+                not half or _rounded_plan_error(f0 + eps * u.log(), g0 + eps * v.log(), a, b, cost, eps) < tol
+            ):
                 converged = True
                 break
             if fresh:
                 f = f_next
             else:
                 u = u_next
+        g = g0 + eps * v.log()
+        if f_next is None:
+            f_next = f0 + eps * u_next.log()
+        f_now = f0 + eps * u.log()
         f = f_next if not converged else f_now if positive is None else torch.where(positive, f_now, f_next)
     return SinkhornResult(f, g, a, b, cost, eps, len(errors), converged, errors, times)
 
