@@ -94,7 +94,12 @@ compare: install
 	-$(WB) run $(SELECTED) --profile $(PROFILE) $(PFLAGS) --dest scratch/fresh $(DFLAGS)
 	$(WB) compare --new scratch/fresh
 
-bench: install
+# The reference libraries of the benchmarks (OTT-JAX, GeomLoss, KeOps): the [bench] extra, never a runtime dependency.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench: install $(VENV)/.bench-installed
 	@mkdir -p outputs/benchmarks
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script; done
 

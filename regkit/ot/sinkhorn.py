@@ -27,6 +27,13 @@ with the next :math:`f` update. Gradients: the solver runs without autograd; the
 potentials, so by the envelope theorem its gradient with respect to the cost is the plan,
 and with respect to ``a`` and ``b`` the potentials.
 
+**Computation.** The iterates are those of the log domain, computed in the scaling form of the
+stabilized Sinkhorn algorithm (Schmitzer 2019, Alg. 2; see :func:`_iterate`): a half-step is one
+matrix–vector product with the kernel of absorbed potentials, no exponential; the log-domain
+half-step takes over where the scalings would lose precision. Memory: the cost plus one ``(n, m)``
+kernel. ε-scaling (``eps_init``) and point clouds that are never materialized
+(:class:`~regkit.ot.geometry.PointCloud`, :mod:`regkit.ot.online`) go through the same function.
+
 Shapes: ``a`` ``(..., n)``, ``b`` ``(..., m)``, ``cost`` ``(..., n, m)``; leading dimensions are
 a batch of independent problems.
 
