@@ -1,0 +1,9 @@
+"""Generative and score models: unnormalized models trained by compositional optimisation or NCE,
+learned proximal networks, the score learned by regularized auto-encoders, Noise2Score's Tweedie
+denoisers and (variational) sparse autoencoders.
+
+One module per method; each module's docstring gives the paper, the objective and the notebook
+that replicates it.
+"""
+
+__all__: list[str] = []
