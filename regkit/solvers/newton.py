@@ -103,10 +103,58 @@ def exact_hessian(objective: Callable[[torch.Tensor], torch.Tensor]) -> Callable
     return lambda x: _hessian(objective, x)
 
 
-def diagonal_hessian(objective: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The diagonal approximation ``x ↦ Diag(∇²f(x))`` (``(d,) → (d, d)``, off-diagonal entries zero)."""
-    hessian = exact_hessian(objective)
-    return lambda x: torch.diag(torch.diagonal(hessian(x)))
+def _hessian_products(function, x, vectors):
+    """``∇²function(x) @ vectors`` (``(d, r)``) from ``r`` Hessian-vector products, without forming the Hessian.
+
+    One double backward per column, batched by ``torch.autograd.grad(..., is_grads_batched=True)``.
+    """
+    with torch.enable_grad():
+        point = x.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(function(point).reshape(()), point, create_graph=True)
+        (products,) = torch.autograd.grad(gradient, point, grad_outputs=vectors.T.contiguous(), is_grads_batched=True)
+    return products.T.detach()
+
+
+def _check_probes(probes, generator):
+    """``probes`` is ``None`` (exact diagonal) or a positive integer drawn with a ``torch.Generator``."""
+    if probes is None:
+        return None
+    probes = int(check_number("probes", probes, low=1, integer=True))
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator when probes is set, got {type(generator).__name__}")
+    return probes
+
+
+def _rademacher(d, count, generator, like):
+    """A ``(d, count)`` matrix of independent ±1 entries drawn from ``generator`` (on the CPU, then moved)."""
+    signs = torch.randint(0, 2, (d, count), generator=generator, dtype=torch.int64)
+    return (2 * signs - 1).to(like.device, like.dtype)
+
+
+def diagonal_hessian(
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    probes: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The diagonal approximation ``x ↦ Diag(∇²f(x))`` (``(d,) → (d, d)``, off-diagonal entries zero).
+
+    ``probes=None`` (default): the exact diagonal, read from the exact Hessian (``d`` Hessian-vector products).
+    ``probes=k``: the matrix-free estimate of Bekas, Kokiopoulou & Saad (2007),
+    :math:`\\operatorname{diag}(H) \\approx \\sum_j v_j \\odot H v_j / \\sum_j v_j \\odot v_j` with ``k`` Rademacher
+    probes :math:`v_j` drawn from ``generator`` at each call: ``k`` Hessian-vector products, unbiased, and exact
+    when ``∇²f(x)`` is diagonal. Raises ``ValueError`` for ``probes < 1`` and ``TypeError`` when ``probes`` is
+    set without a ``torch.Generator``.
+    """
+    probes = _check_probes(probes, generator)
+    if probes is None:
+        hessian = exact_hessian(objective)
+        return lambda x: torch.diag(torch.diagonal(hessian(x)))
+
+    def estimate(x):
+        vectors = _rademacher(x.numel(), probes, generator, x)
+        return torch.diag((vectors * _hessian_products(objective, x, vectors)).mean(1))
+
+    return estimate
 
 
 def subsampled_hessian(
@@ -138,29 +186,38 @@ def subsampled_hessian(
 
 
 def nystrom_diagonal_hessian(
-    objective: Callable[[torch.Tensor], torch.Tensor], rank: int, generator: torch.Generator
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    rank: int,
+    generator: torch.Generator,
+    probes: int | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Low rank plus diagonal: a rank-``rank`` Nyström approximation of ``∇²f(x)`` plus the diagonal it misses.
 
     With a Gaussian sketch ``Ω`` (``(d, rank)``, drawn from ``generator`` at each call) and ``Y = ∇²f(x) Ω``
-    (``rank`` Hessian-vector products), ``N = Y (Ωᵀ Y)⁺ Yᵀ`` and the returned ``(d, d)`` matrix is
-    ``N + Diag(diag(∇²f(x)) − diag(N))``: exact on the diagonal and on the sketched subspace. (At the
-    small scale of the notebook the diagonal is read from the exact Hessian; a large-scale version would
-    estimate it with Hutchinson probes.) Raises ``ValueError`` for ``rank < 1`` and ``TypeError`` for a
-    ``generator`` that is not a ``torch.Generator``.
+    (``rank`` Hessian-vector products; the Hessian itself is not formed), ``N = Y (Ωᵀ Y)⁺ Yᵀ`` and the
+    returned ``(d, d)`` matrix is ``N + Diag(r)`` with ``r`` the diagonal of the residual ``∇²f(x) − N``:
+    ``probes=None`` (default) reads it exactly (``d`` more products, so the result is exact on the diagonal and
+    on the sketched subspace); ``probes=k`` estimates it from ``k`` Rademacher probes as :func:`diagonal_hessian`
+    does, so that one call costs ``rank + k`` Hessian-vector products whatever ``d``. Raises ``ValueError`` for
+    ``rank < 1`` or ``probes < 1`` and ``TypeError`` for a ``generator`` that is not a ``torch.Generator``.
     """
     rank = int(check_number("rank", rank, low=1, integer=True))
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    hessian = exact_hessian(objective)
+    probes = _check_probes(probes, generator)
 
     def approximate(x):
-        full = hessian(x)
         sketch = torch.randn(x.numel(), rank, generator=generator, dtype=torch.float64).to(x.device, x.dtype)
-        product = full @ sketch
-        nystrom = product @ torch.linalg.pinv(sketch.T @ product, hermitian=True) @ product.T
+        product = _hessian_products(objective, x, sketch)
+        core = torch.linalg.pinv(sketch.T @ product, hermitian=True)
+        nystrom = product @ core @ product.T
         nystrom = (nystrom + nystrom.T) / 2
-        return nystrom + torch.diag(torch.diagonal(full) - torch.diagonal(nystrom))
+        if probes is None:
+            residual = torch.diagonal(_hessian(objective, x)) - torch.diagonal(nystrom)
+        else:
+            vectors = _rademacher(x.numel(), probes, generator, x)
+            residual = (vectors * (_hessian_products(objective, x, vectors) - nystrom @ vectors)).mean(1)
+        return nystrom + torch.diag(residual)
 
     return approximate
 

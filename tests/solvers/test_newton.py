@@ -179,6 +179,38 @@ def test_hessian_approximations_against_autograd(cancer):
     assert not torch.allclose(first, second)
 
 
+def test_matrix_free_approximations_against_the_hand_written_hessian(cancer):
+    features, labels = cancer
+    objective, _ = _logistic(features[:, :8], labels)
+    w = torch.linspace(-1, 1, 8, dtype=torch.float64)
+    _, full = _logistic_by_hand(features[:, :8], labels, w)
+    # probes on a diagonal Hessian (a separable objective): v ⊙ Hv = H_ii v_i² = H_ii exactly
+    scales = torch.arange(1.0, 9.0, dtype=torch.float64)
+    separable = lambda x: (scales * torch.exp(x)).sum()  # noqa: E731
+    estimate = diagonal_hessian(separable, probes=1, generator=torch.Generator().manual_seed(0))(w)
+    torch.testing.assert_close(estimate, torch.diag(scales * torch.exp(w)))
+    # unbiased on a dense Hessian: many probes approach the diagonal, few do not
+    many = diagonal_hessian(objective, probes=20000, generator=torch.Generator().manual_seed(1))(w)
+    torch.testing.assert_close(torch.diagonal(many), torch.diagonal(full), rtol=0.05, atol=0)
+    assert torch.count_nonzero(many - torch.diag(torch.diagonal(many))) == 0
+    few = diagonal_hessian(objective, probes=2, generator=torch.Generator().manual_seed(1))(w)
+    assert not torch.allclose(torch.diagonal(few), torch.diagonal(full), rtol=0.05)
+    # the sketch's products are Hessian-vector products: the same N as from the formed Hessian, and with
+    # rank = d the residual diagonal vanishes, so that probes change nothing
+    exact_diag = nystrom_diagonal_hessian(objective, 3, torch.Generator().manual_seed(2))(w)
+    sketch = torch.randn(8, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    product = full @ sketch
+    nystrom = product @ torch.linalg.pinv(sketch.T @ product, hermitian=True) @ product.T
+    torch.testing.assert_close(
+        exact_diag - torch.diag(torch.diagonal(exact_diag)), nystrom - torch.diag(torch.diagonal(nystrom))
+    )
+    torch.testing.assert_close(torch.diagonal(exact_diag), torch.diagonal(full))
+    complete = nystrom_diagonal_hessian(objective, 8, torch.Generator().manual_seed(2), probes=3)(w)
+    torch.testing.assert_close(complete, full)
+    estimated = nystrom_diagonal_hessian(objective, 3, torch.Generator().manual_seed(2), probes=20000)(w)
+    torch.testing.assert_close(torch.diagonal(estimated), torch.diagonal(full), rtol=0.05, atol=0)
+
+
 def test_subsampled_runs_are_reproducible_from_the_seed(cancer):
     features, labels = cancer
     objective, on = _logistic(features, labels)
@@ -259,3 +291,9 @@ def test_factories_reject_bad_arguments():
         nystrom_diagonal_hessian(_quadratic, 0, gen)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         nystrom_diagonal_hessian(_quadratic, 2, None)
+    with pytest.raises(ValueError, match="probes must be an integer"):
+        nystrom_diagonal_hessian(_quadratic, 2, gen, probes=0)
+    with pytest.raises(ValueError, match="probes must be an integer"):
+        diagonal_hessian(_quadratic, probes=0.5, generator=gen)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator when probes is set"):
+        diagonal_hessian(_quadratic, probes=4)
