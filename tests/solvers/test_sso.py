@@ -50,7 +50,7 @@ def test_one_inner_step_is_sgd_step_for_step(model):
     optimizer = torch.optim.SGD([params], lr=0.5)
     for step in range(8):
         full = loss(model(params, inputs), labels)
-        assert result.objectives[step] == pytest.approx(float(full), rel=1e-12)
+        assert result.objectives[step] == pytest.approx(float(full.detach()), rel=1e-12)
         indices = torch.randperm(40, generator=gen)[:10]
         optimizer.zero_grad()
         loss(model(params, inputs[indices]), labels[indices]).backward()
