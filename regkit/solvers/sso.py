@@ -32,8 +32,13 @@ code's surrogate is ``(dlt_dft · target / eta + (target − target_t)²).mean()
 entries): the same minimizer as the paper's form with :math:`\\eta = 1/(2\\,\\text{eta\\_code})`, but a gradient
 scaled by ``1/(eta_code · number of target entries)``. Here the paper's :math:`g_t` is followed literally, so
 that ``m = 1`` is SGD with step ``inner_lr``. The code's inner optimizer is an Armijo line search (``LSOpt``,
-step reset to 10 at each outer step); here the inner steps are plain gradient steps of size ``inner_lr``
-(the paper's Algorithm allows any inner optimizer).
+step reset to 10 at each outer step); here the inner steps are plain gradient steps of size ``inner_lr`` by
+default (the paper's Algorithm allows any inner optimizer), and ``line_search=True`` is the code's backtracking:
+from ``inner_lr`` at each outer step, the step :math:`\alpha` shrinks by 0.9 until
+:math:`g_t(\theta - \alpha\nabla g_t) \\le g_t(\\theta) - \\tfrac12\\alpha\\lVert\\nabla g_t\\rVert^2` (``c = 0.5``,
+``beta_update = 0.9``; at most 100 trials or down to :math:`10^{-6}`, after which the last trial is taken), and
+the next inner step starts from the accepted :math:`\alpha` (the code also multiplies it by
+``expand_coeff ** (1 / n_batches_per_epoch)``, close to 1 for many batches; not done here).
 
 Replicated in notebooks/sso_target_surrogates.ipynb.
 """
@@ -80,6 +85,27 @@ def _loss_and_gradient(model, loss, params, inputs, labels):
     return float(value.detach()), float(torch.linalg.vector_norm(gradient))
 
 
+#: The official ``LSOpt`` constants: sufficient-decrease ``c``, backtracking factor, most trials, smallest step.
+_ARMIJO_C, _ARMIJO_SHRINK, _ARMIJO_TRIALS, _ARMIJO_MIN_STEP = 0.5, 0.9, 100, 1e-6
+
+
+def _armijo_step(model, inputs, anchor, anchor_gradient, eta, params, value, gradient, step):
+    """The first ``step · 0.9^i`` with ``g(θ − step ∇g) ≤ g(θ) − c · step · ‖∇g‖²`` (the last trial if none).
+
+    ``g`` is the target surrogate of the batch ``inputs`` around ``anchor``; ``value`` is ``g(params)``.
+    """
+    decrease = _ARMIJO_C * float(gradient @ gradient)
+    with torch.no_grad():
+        for _ in range(_ARMIJO_TRIALS):
+            trial = target_surrogate(model(params - step * gradient, inputs), anchor, anchor_gradient, eta)
+            if float(trial) <= value - step * decrease:
+                return step
+            step *= _ARMIJO_SHRINK
+            if step < _ARMIJO_MIN_STEP:
+                return step
+    return step
+
+
 def sso(
     model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -94,6 +120,7 @@ def sso(
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
     tol: float = 0.0,
+    line_search: bool = False,
 ) -> SolverResult:
     """Stochastic surrogate optimization: per outer step one expensive ``∇_z ℓ`` call, then ``inner_steps``
     gradient steps on the target surrogate :math:`g_t` (Lavington et al. 2023, Algorithm SSO).
@@ -104,7 +131,8 @@ def sso(
     ``torch.randperm`` from ``generator`` (the whole data set, in order, when ``batch_size`` is ``None``; a
     ``generator`` is then not needed), computes ``z_t`` and ``∇_z ℓ(z_t)`` once, and takes ``inner_steps``
     steps ``θ ← θ − inner_lr · ∇_θ g_t(θ)`` with target step size ``eta``. ``inner_steps = 1`` is SGD
-    with step ``inner_lr`` on the same batches.
+    with step ``inner_lr`` on the same batches. ``line_search=True`` chooses each inner step by Armijo
+    backtracking on :math:`g_t` from ``inner_lr`` (the official code's inner optimizer; module docstring).
 
     Returns a :class:`~regkit.solvers.SolverResult`: ``solution`` (``(d,)``), ``n_iter`` the outer steps
     (= expensive calls), ``objectives`` the loss on the whole data set at ``θ_t`` and ``errors`` the norm
@@ -115,7 +143,7 @@ def sso(
     a ``torch.Generator``; ``ValueError`` for ``params0`` not 1-D floating point or not finite, ``inputs``
     and ``labels`` with different numbers of examples, ``eta`` or ``inner_lr`` ≤ 0, ``inner_steps`` or
     ``outer_steps`` < 1, ``batch_size`` outside ``[1, n]``, a ``batch_size`` without a ``generator``,
-    ``tol`` < 0, or a ``loss`` that is not a scalar.
+    ``tol`` < 0, or a ``loss`` that is not a scalar; ``TypeError`` for a ``line_search`` that is not a bool.
     """
     check_tensor("params0", params0, ndim=1, floating=True)
     check_finite("params0", params0)
@@ -132,6 +160,8 @@ def sso(
     inner_steps = int(check_number("inner_steps", inner_steps, low=1, integer=True))
     outer_steps = int(check_number("outer_steps", outer_steps, low=1, integer=True))
     tol = check_number("tol", tol, low=0)
+    if not isinstance(line_search, bool):
+        raise TypeError(f"line_search must be a bool, got {type(line_search).__name__}")
     if batch_size is not None:
         batch_size = int(check_number("batch_size", batch_size, low=1, high=n, integer=True))
         if not isinstance(generator, torch.Generator):
@@ -153,11 +183,17 @@ def sso(
         with torch.enable_grad():
             anchor = model(params, batch_inputs).detach().requires_grad_(True)
             (anchor_gradient,) = torch.autograd.grad(loss(anchor, batch_labels), anchor)  # the expensive call
+            step = inner_lr
             for _ in range(inner_steps):
                 point = params.requires_grad_(True)
                 surrogate = target_surrogate(model(point, batch_inputs), anchor, anchor_gradient, eta)
                 (gradient,) = torch.autograd.grad(surrogate, point)
-                params = (point - inner_lr * gradient).detach()
+                if line_search:
+                    current = float(surrogate.detach())
+                    step = _armijo_step(
+                        model, batch_inputs, anchor, anchor_gradient, eta, point.detach(), current, gradient, step
+                    )
+                params = (point - step * gradient).detach()
         value, error = _loss_and_gradient(model, loss, params, inputs, labels)
         objectives.append(value)
         errors.append(error)

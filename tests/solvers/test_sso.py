@@ -59,8 +59,10 @@ def test_one_inner_step_is_sgd_step_for_step(model):
     assert isinstance(result, SolverResult) and result.n_iter == 8 and len(result.errors) == 9
 
 
-def test_many_inner_steps_project_the_target_step_by_least_squares():
-    # linear model: argmin_θ g_t(θ) solves min ‖Xθ − (z_t − η ∇ℓ(z_t))‖², whatever the loss
+@pytest.mark.parametrize(("inner_lr", "line_search"), [(0.05, False), (100.0, True)])
+def test_many_inner_steps_project_the_target_step_by_least_squares(inner_lr, line_search):
+    # linear model: argmin_θ g_t(θ) solves min ‖Xθ − (z_t − η ∇ℓ(z_t))‖², whatever the loss; the line search
+    # starts from a step 1000x too large for plain gradient steps (which diverge with it, checked below)
     inputs, labels, params0 = _data(n=30)
     eta = 2.0
     result = sso(
@@ -70,10 +72,24 @@ def test_many_inner_steps_project_the_target_step_by_least_squares():
         inputs,
         labels,
         eta=eta,
-        inner_lr=0.05,
+        inner_lr=inner_lr,
         inner_steps=500,
         outer_steps=1,
+        line_search=line_search,
     )
+    if line_search:
+        plain = sso(
+            _linear,
+            torch.nn.functional.cross_entropy,
+            params0,
+            inputs,
+            labels,
+            eta=eta,
+            inner_lr=inner_lr,
+            inner_steps=5,
+            outer_steps=1,
+        )
+        assert plain.objectives[-1] > 1e3 * plain.objectives[0]
     logits = (inputs @ params0.reshape(4, 3)).numpy()
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
@@ -196,6 +212,8 @@ def test_rejects_bad_input():
         call(batch_size=10)
     with pytest.raises(ValueError, match="tol must be a number"):
         call(tol=-1.0)
+    with pytest.raises(TypeError, match="line_search must be a bool"):
+        call(line_search="armijo")
     with pytest.raises(ValueError, match="loss must return a scalar"):
         sso(_linear, lambda z, y: z, params0, inputs, labels, eta=1.0, inner_lr=0.1)
 
