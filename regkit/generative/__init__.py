@@ -6,4 +6,6 @@ One module per method; each module's docstring gives the paper, the objective an
 that replicates it.
 """
 
-__all__: list[str] = []
+from regkit.generative.compositional import CompositionalNLL, log_mean_exp, nce_loss
+
+__all__: list[str] = ["CompositionalNLL", "log_mean_exp", "nce_loss"]

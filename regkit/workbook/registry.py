@@ -93,6 +93,12 @@ METHODS: dict[str, Method] = {
             ["tests/losses/test_comp_sum.py", "tests/attacks/test_pgd.py", "tests/losses/test_trades.py"],
         ),
         _method(
+            "compositional_unnormalized_models",
+            "Learning Unnormalized Statistical Models via Compositional Optimization",
+            2023, "2306.07485", [_S1], ["regkit/generative/compositional.py"],
+            ["tests/generative/test_compositional.py"],
+        ),
+        _method(
             "cut_cross_entropy", "Cut Your Losses in Large-Vocabulary Language Models", 2025, "2411.09009",
             [_S0, _S2], ["regkit/losses/linear_cross_entropy.py"], ["tests/losses/test_linear_cross_entropy.py"],
         ),
