@@ -6,4 +6,34 @@ One module per method; each module's docstring gives the paper, the objective an
 that replicates it.
 """
 
-__all__: list[str] = []
+from regkit.generative.sparse_autoencoder import (
+    SAEOutput,
+    TopKSAE,
+    VariationalTopKSAE,
+    dead_latent_fraction,
+    feature_recovery,
+    fit_sae,
+    fraction_variance_unexplained,
+    gaussian_kl,
+    mean_pairwise_cosine,
+    random_unit_features,
+    sae_step,
+    sparse_superposition,
+    topk_relu,
+)
+
+__all__: list[str] = [
+    "SAEOutput",
+    "TopKSAE",
+    "VariationalTopKSAE",
+    "dead_latent_fraction",
+    "feature_recovery",
+    "fit_sae",
+    "fraction_variance_unexplained",
+    "gaussian_kl",
+    "mean_pairwise_cosine",
+    "random_unit_features",
+    "sae_step",
+    "sparse_superposition",
+    "topk_relu",
+]
