@@ -7,5 +7,37 @@ that replicates it.
 """
 
 from regkit.generative.compositional import CompositionalNLL, log_mean_exp, nce_loss
+from regkit.generative.sparse_autoencoder import (
+    SAEOutput,
+    TopKSAE,
+    VariationalTopKSAE,
+    dead_latent_fraction,
+    feature_recovery,
+    fit_sae,
+    fraction_variance_unexplained,
+    gaussian_kl,
+    mean_pairwise_cosine,
+    random_unit_features,
+    sae_step,
+    sparse_superposition,
+    topk_relu,
+)
 
-__all__: list[str] = ["CompositionalNLL", "log_mean_exp", "nce_loss"]
+__all__ = [
+    "CompositionalNLL",
+    "SAEOutput",
+    "TopKSAE",
+    "VariationalTopKSAE",
+    "dead_latent_fraction",
+    "feature_recovery",
+    "fit_sae",
+    "fraction_variance_unexplained",
+    "gaussian_kl",
+    "log_mean_exp",
+    "mean_pairwise_cosine",
+    "nce_loss",
+    "random_unit_features",
+    "sae_step",
+    "sparse_superposition",
+    "topk_relu",
+]

@@ -186,6 +186,10 @@ METHODS: dict[str, Method] = {
             ["tests/losses/test_stablemax.py", "tests/optim/test_orthograd.py"],
         ),
         _method(
+            "vsae_variational_sae", "Analysis of Variational Sparse Autoencoders", 2025, "2509.22994", [_S0],
+            ["regkit/generative/sparse_autoencoder.py"], ["tests/generative/test_sparse_autoencoder.py"],
+        ),
+        _method(
             "z_loss_spherical",
             "The Z-loss: a shift and scale invariant classification loss belonging to the Spherical Family", 2016,
             "1604.08859", [_S1, _S2], ["regkit/losses/spherical.py"], ["tests/losses/test_spherical.py"],
