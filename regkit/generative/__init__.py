@@ -6,4 +6,12 @@ One module per method; each module's docstring gives the paper, the objective an
 that replicates it.
 """
 
-__all__: list[str] = []
+from regkit.generative.autoencoder_score import (
+    contractive_loss,
+    denoising_loss,
+    jacobian_frobenius_sq,
+    langevin_chain,
+    score_estimate,
+)
+
+__all__ = ["contractive_loss", "denoising_loss", "jacobian_frobenius_sq", "langevin_chain", "score_estimate"]
