@@ -47,7 +47,8 @@ Hutchinson option replaces :math:`\\lVert J \\rVert_F^2` by the unbiased
 
 Shapes: points ``x`` are ``(N, d)`` floating tensors; ``reconstruct`` maps ``(N, d)`` to ``(N, d)`` *row by
 row* (row ``n`` of the output depends on row ``n`` of the input only, as an MLP does; the Jacobians are computed
-under this assumption). Device and dtype follow ``x``.
+under this assumption). ``sigma`` is a positive number or an ``(N,)`` tensor of per-point values. Device and
+dtype follow ``x``.
 """
 
 from __future__ import annotations
@@ -78,8 +79,17 @@ def _reconstruct(reconstruct: Reconstruction, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _sigma(sigma) -> float:
-    return check_number("sigma", sigma, low=0, low_open=True)
+def _sigma(sigma, x: torch.Tensor) -> float | torch.Tensor:
+    """A positive number, or a ``(N,)`` tensor of positive per-point scales returned as ``(N, 1)``."""
+    if not isinstance(sigma, torch.Tensor) or sigma.numel() == 1 and sigma.ndim == 0:
+        return check_number("sigma", sigma, low=0, low_open=True)
+    check_tensor("sigma", sigma, ndim=1, floating=True)
+    if sigma.shape[0] != x.shape[0] or not bool((sigma > 0).all()) or not bool(torch.isfinite(sigma).all()):
+        raise ValueError(
+            f"sigma must be a positive number or a ({x.shape[0]},) tensor of positive finite per-point scales, "
+            f"got shape {tuple(sigma.shape)}"
+        )
+    return sigma.to(x).unsqueeze(1)
 
 
 def denoising_loss(
@@ -95,7 +105,8 @@ def denoising_loss(
     Args:
         reconstruct: the reconstruction function ``r``, ``(N, d) → (N, d)`` row by row.
         x: ``(N, d)`` clean data points, floating.
-        sigma: the corruption's standard deviation, ``> 0``.
+        sigma: the corruption's standard deviation, ``> 0``: a number, or a ``(N,)`` tensor of per-point values
+            (e.g. an ensemble of reconstruction functions, one per noise level, stacked row-wise).
         generator: the source of ``ε`` (drawn on ``x``'s device); ``None`` uses torch's global generator.
         reduction: ``"mean"`` (default, the Monte-Carlo estimate of the criterion), ``"sum"`` or ``"none"``.
 
@@ -107,7 +118,7 @@ def denoising_loss(
             ``reconstruct`` changing the shape.
     """
     x = _check_points(x)
-    sigma = _sigma(sigma)
+    sigma = _sigma(sigma, x)
     check_reduction(reduction)
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     errors = (_reconstruct(reconstruct, x + sigma * noise) - x).pow(2).sum(1)
@@ -189,7 +200,8 @@ def contractive_loss(
     Args:
         reconstruct: ``r``, ``(N, d) → (N, d)`` row by row.
         x: ``(N, d)`` data points, floating.
-        sigma: the penalty's scale ``σ > 0`` (the weight is ``σ²``, the DAE's noise variance it stands for).
+        sigma: the penalty's scale ``σ > 0`` (the weight is ``σ²``, the DAE's noise variance it stands for); a
+            number or a ``(N,)`` tensor of per-point values.
         jacobian: ``"exact"`` or ``"hutchinson"`` (see :func:`jacobian_frobenius_sq`).
         n_probes: Hutchinson probes, ``≥ 1``.
         generator: the source of the Hutchinson probes.
@@ -203,7 +215,7 @@ def contractive_loss(
             ``reconstruct`` changing the shape.
     """
     x = _check_points(x)
-    sigma = _sigma(sigma)
+    sigma = _sigma(sigma, x)
     check_reduction(reduction)
     check_choice("jacobian", jacobian, JACOBIANS)
     n_probes = check_number("n_probes", n_probes, low=1, integer=True)
@@ -211,7 +223,8 @@ def contractive_loss(
         inputs = x.detach().requires_grad_(True)
         out = _reconstruct(reconstruct, inputs)
         frobenius = _frobenius_sq(out, inputs, jacobian, n_probes, generator, create_graph=True)
-    return apply_reduction((out - x).pow(2).sum(1) + sigma**2 * frobenius, reduction)
+    penalty = sigma**2 * frobenius if isinstance(sigma, float) else sigma[:, 0] ** 2 * frobenius
+    return apply_reduction((out - x).pow(2).sum(1) + penalty, reduction)
 
 
 def score_estimate(reconstruct: Reconstruction, x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -220,7 +233,7 @@ def score_estimate(reconstruct: Reconstruction, x: torch.Tensor, sigma: float) -
     Args:
         reconstruct: the trained ``r``, ``(N, d) → (N, d)``.
         x: ``(N, d)`` points, floating.
-        sigma: the noise (or penalty) scale ``r`` was trained with, ``> 0``.
+        sigma: the noise (or penalty) scale ``r`` was trained with, ``> 0``; a number or ``(N,)`` per point.
 
     Returns:
         ``(N, d)`` in ``x``'s dtype (differentiable when ``r`` is).
@@ -229,7 +242,7 @@ def score_estimate(reconstruct: Reconstruction, x: torch.Tensor, sigma: float) -
         ValueError: bad ``x``, ``sigma ≤ 0``, or ``reconstruct`` changing the shape.
     """
     x = _check_points(x)
-    sigma = _sigma(sigma)
+    sigma = _sigma(sigma, x)
     return (_reconstruct(reconstruct, x) - x) / sigma**2
 
 

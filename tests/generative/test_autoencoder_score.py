@@ -122,6 +122,23 @@ def test_contractive_and_denoising_criteria_agree_for_small_sigma():
     assert abs(penalty - sigma**2 * 2) < 0.2 * sigma**2 * 2  # J ≈ I: the penalty ≈ σ² d
 
 
+def test_per_point_sigma_equals_one_call_per_sigma():
+    """A (N,) sigma (an ensemble over noise levels stacked row-wise) gives what separate calls give."""
+    r = _mlp(2, seed=10)
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(11), dtype=DT)
+    sigmas = torch.tensor([0.1, 0.1, 0.1, 0.5, 0.5, 0.5], dtype=DT)
+    parts = [slice(0, 3), slice(3, 6)]
+    joint = contractive_loss(r, x, sigmas, reduction="none")
+    torch.testing.assert_close(
+        joint, torch.cat([contractive_loss(r, x[p], float(sigmas[p][0]), reduction="none") for p in parts])
+    )
+    joint = denoising_loss(r, x, sigmas, torch.Generator().manual_seed(0), reduction="none")
+    eps = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), dtype=DT)
+    torch.testing.assert_close(joint, (r(x + sigmas[:, None] * eps) - x).pow(2).sum(1))
+    joint = score_estimate(r, x, sigmas)
+    torch.testing.assert_close(joint, torch.cat([score_estimate(r, x[p], float(sigmas[p][0])) for p in parts]))
+
+
 def test_trained_mlp_score_approaches_the_analytic_score():
     """A small MLP trained by the DAE criterion on the 1-D mixture: (r(x) − x)/σ² against the analytic score of
     the smoothed mixture (its exact target) and of the data, p-weighted relative MSE on a grid."""
@@ -174,6 +191,8 @@ def _identity(t):
         (lambda: denoising_loss(_identity, torch.zeros(4, 2), 0.0), "sigma"),
         (lambda: contractive_loss(_identity, torch.zeros(4, 2), -1.0), "sigma"),
         (lambda: score_estimate(_identity, torch.zeros(4, 2), math.nan), "sigma"),
+        (lambda: denoising_loss(_identity, torch.zeros(4, 2), torch.full((3,), 0.1)), "sigma"),
+        (lambda: contractive_loss(_identity, torch.zeros(4, 2), torch.tensor([0.1, 0.1, 0.0, 0.1])), "sigma"),
         (lambda: denoising_loss(_identity, torch.zeros(4), 0.1), "x must have 2 dimensions"),
         (lambda: contractive_loss(_identity, torch.zeros(4, 2, dtype=torch.long), 0.1), "floating"),
         (lambda: score_estimate(_identity, torch.tensor([[math.nan, 0.0]]), 0.1), "non-finite"),
