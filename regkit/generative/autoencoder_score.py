@@ -40,8 +40,8 @@ along the segment), not implemented here.
 **Checked against.** The two criteria and the expansion against the paper's abstract (seed pages
 ``001_d450349a26c98d76.txt``, ``003_99a5c1fe3555050d.txt``) and the catalogue entry; the theorem numbering is
 that of the JMLR version as recalled from the paper (its full text could not be opened here: Theorem 1 the DAE,
-Theorem 2 the RCAE); the score estimate :math:`(r(x) - x)/\\sigma^2` as in public DAE-score code (e.g. a
-``DenoiseModel.score`` of the form ``(model(y) - y) / sigma**2``). There is no official code for the paper. The
+Theorem 2 the RCAE); the score estimate :math:`(r(x) - x)/\\sigma^2` as in public DAE-score code (the ``walkjump``
+package's ``DenoiseModel.score``, ``(model(y) - y) / sigma**2``). There is no official code for the paper. The
 Hutchinson option replaces :math:`\\lVert J \\rVert_F^2` by the unbiased
 :math:`\\frac1m\\sum_{j\\le m} \\lVert J^\\top v_j \\rVert^2`, :math:`v_j \\sim N(0, I)` (not in the paper).
 

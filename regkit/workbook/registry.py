@@ -163,8 +163,8 @@ METHODS: dict[str, Method] = {
         ),
         _method(
             "regularized_ae_score", "What Regularized Auto-Encoders Learn from the Data Generating Distribution",
-            2014, "1211.4246", [_S1, _S3], ["regkit/generative/autoencoder_score.py", "regkit/data/synthetic.py"],
-            ["tests/generative/test_autoencoder_score.py", "tests/data/test_synthetic.py"],
+            2014, "1211.4246", [_S1, _S3], ["regkit/generative/autoencoder_score.py"],
+            ["tests/generative/test_autoencoder_score.py"],
         ),
         _method(
             "sinkhorn_newton_sparse", "Accelerating Sinkhorn Algorithm with Sparse Newton Iterations", 2024,
