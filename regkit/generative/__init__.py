@@ -6,6 +6,13 @@ One module per method; each module's docstring gives the paper, the objective an
 that replicates it.
 """
 
+from regkit.generative.autoencoder_score import (
+    contractive_loss,
+    denoising_loss,
+    jacobian_frobenius_sq,
+    langevin_chain,
+    score_estimate,
+)
 from regkit.generative.compositional import CompositionalNLL, log_mean_exp, nce_loss
 from regkit.generative.sparse_autoencoder import (
     SAEOutput,
@@ -28,16 +35,21 @@ __all__ = [
     "SAEOutput",
     "TopKSAE",
     "VariationalTopKSAE",
+    "contractive_loss",
     "dead_latent_fraction",
+    "denoising_loss",
     "feature_recovery",
     "fit_sae",
     "fraction_variance_unexplained",
     "gaussian_kl",
+    "jacobian_frobenius_sq",
+    "langevin_chain",
     "log_mean_exp",
     "mean_pairwise_cosine",
     "nce_loss",
     "random_unit_features",
     "sae_step",
+    "score_estimate",
     "sparse_superposition",
     "topk_relu",
 ]

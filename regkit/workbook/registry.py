@@ -168,6 +168,11 @@ METHODS: dict[str, Method] = {
             ["tests/regularizers/test_self_distillation.py"],
         ),
         _method(
+            "regularized_ae_score", "What Regularized Auto-Encoders Learn from the Data Generating Distribution",
+            2014, "1211.4246", [_S1, _S3], ["regkit/generative/autoencoder_score.py"],
+            ["tests/generative/test_autoencoder_score.py"],
+        ),
+        _method(
             "sinkhorn_newton_sparse", "Accelerating Sinkhorn Algorithm with Sparse Newton Iterations", 2024,
             "2401.12253", [_S3], ["regkit/ot/newton.py", "regkit/ot/sinkhorn.py"],
             ["tests/ot/test_newton.py", "tests/ot/test_sinkhorn.py"],
