@@ -6,4 +6,20 @@ One module per method; each module's docstring gives the paper, the objective an
 that replicates it.
 """
 
-__all__: list[str] = []
+from regkit.generative.proximal import (
+    InverseResult,
+    LearnedProximalNetwork,
+    invert_prox,
+    prox_regularizer,
+    proximal_matching_gamma,
+    proximal_matching_loss,
+)
+
+__all__ = [
+    "InverseResult",
+    "LearnedProximalNetwork",
+    "invert_prox",
+    "prox_regularizer",
+    "proximal_matching_gamma",
+    "proximal_matching_loss",
+]
