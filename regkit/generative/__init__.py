@@ -13,7 +13,19 @@ from regkit.generative.autoencoder_score import (
     langevin_chain,
     score_estimate,
 )
-from regkit.generative.compositional import CompositionalNLL, log_mean_exp, nce_loss
+from regkit.generative.compositional import (
+    CompositionalNLL,
+    log_mean_exp,
+    nce_loss,
+)
+from regkit.generative.proximal import (
+    InverseResult,
+    LearnedProximalNetwork,
+    invert_prox,
+    prox_regularizer,
+    proximal_matching_gamma,
+    proximal_matching_loss,
+)
 from regkit.generative.sparse_autoencoder import (
     SAEOutput,
     TopKSAE,
@@ -32,6 +44,8 @@ from regkit.generative.sparse_autoencoder import (
 
 __all__ = [
     "CompositionalNLL",
+    "InverseResult",
+    "LearnedProximalNetwork",
     "SAEOutput",
     "TopKSAE",
     "VariationalTopKSAE",
@@ -42,11 +56,15 @@ __all__ = [
     "fit_sae",
     "fraction_variance_unexplained",
     "gaussian_kl",
+    "invert_prox",
     "jacobian_frobenius_sq",
     "langevin_chain",
     "log_mean_exp",
     "mean_pairwise_cosine",
     "nce_loss",
+    "prox_regularizer",
+    "proximal_matching_gamma",
+    "proximal_matching_loss",
     "random_unit_features",
     "sae_step",
     "score_estimate",

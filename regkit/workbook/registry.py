@@ -145,6 +145,10 @@ METHODS: dict[str, Method] = {
             "2310.05898", [_S1, _S4], ["regkit/optim/lion.py"], ["tests/optim/test_lion.py"],
         ),
         _method(
+            "lpn_learned_proximal_networks", "What's in a Prior? Learned Proximal Networks for Inverse Problems", 2024,
+            "2310.14344", [_S3], ["regkit/generative/proximal.py"], ["tests/generative/test_proximal.py"],
+        ),
+        _method(
             "maid_bilevel",
             "An adaptively inexact first-order method for bilevel optimization with application to hyperparameter "
             "learning",
