@@ -6,4 +6,18 @@ One module per method; each module's docstring gives the paper, the objective an
 that replicates it.
 """
 
-__all__: list[str] = []
+from regkit.generative.noise2score import (
+    annealed_sigma,
+    ardae_score_loss,
+    gamma_tweedie,
+    gaussian_tweedie,
+    poisson_tweedie,
+)
+
+__all__: list[str] = [
+    "annealed_sigma",
+    "ardae_score_loss",
+    "gamma_tweedie",
+    "gaussian_tweedie",
+    "poisson_tweedie",
+]
