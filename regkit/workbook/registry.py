@@ -161,6 +161,11 @@ METHODS: dict[str, Method] = {
              "tests/ot/test_results.py"],
         ),
         _method(
+            "noise2score_tweedie",
+            "Noise2Score: Tweedie's Approach to Self-Supervised Image Denoising without Clean Images", 2021,
+            "2106.07009", [_S3], ["regkit/generative/noise2score.py"], ["tests/generative/test_noise2score.py"],
+        ),
+        _method(
             "pass_at_n_loss",
             "Rethinking Fine-Tuning when Scaling Test-Time Compute: Limiting Confidence Improves Mathematical "
             "Reasoning",

@@ -19,6 +19,8 @@ the workbook's plumbing (session, ledger, runner, report):
   the routing toy of ``monge_gap``, ``sinkhorn_newton_sparse`` and ``sparsity_constrained_ot``;
 - :mod:`~regkit.workbook.testbeds.rl_tasks`: the digit-sum task and autoregressive policy of ``aepo_entropy_control``;
 - :mod:`~regkit.workbook.testbeds.preference_tasks`: the preference task of ``f_dpo``;
+- :mod:`~regkit.workbook.testbeds.denoising`: digit images, Gaussian / Poisson / Gamma noise, the tiny CNN, the
+  blind-spot loss, classical filters and PSNR of ``noise2score_tweedie``;
 - :mod:`~regkit.workbook.testbeds.tagging`: the synthetic NER-like tagging task and BiGRU tagger of
   ``dice_loss_imbalanced``.
 """
