@@ -7,11 +7,13 @@ import pytest
 import torch
 
 import regkit.divergences
+import regkit.generative
 import regkit.heads
 import regkit.losses
 import regkit.regularizers
 import regkit.rl
 from regkit.divergences import f_dpo_loss
+from regkit.generative import ardae_score_loss, contractive_loss, denoising_loss, proximal_matching_loss
 from regkit.heads import ebv_loss
 from regkit.losses import (
     ALDRKLLoss,
@@ -85,12 +87,18 @@ CALLS = {
     "dice_loss": lambda r: dice_loss(LOGITS, LABELS, reduction=r),
     "squared_hinge_loss": lambda r: squared_hinge_loss(LOGITS, LABELS, reduction=r),
     "ebv_loss": lambda r: ebv_loss(HIDDEN, WEIGHT, LABELS, reduction=r),
+    "proximal_matching_loss": lambda r: proximal_matching_loss(HIDDEN, HIDDEN + 0.1, 0.5, reduction=r),
+    "denoising_loss": lambda r: denoising_loss(torch.tanh, HIDDEN, 0.1, torch.Generator(), reduction=r),
+    "contractive_loss": lambda r: contractive_loss(torch.tanh, HIDDEN, 0.1, reduction=r),
+    "ardae_score_loss": lambda r: ardae_score_loss(
+        torch.tanh, HIDDEN.reshape(4, 1, 1, 5), 0.1, generator=torch.Generator(), reduction=r
+    ),
 }
 
 
 def _public_with_reduction():
     names = set()
-    for module in (regkit.losses, regkit.divergences, regkit.regularizers, regkit.rl, regkit.heads):
+    for module in (regkit.losses, regkit.divergences, regkit.regularizers, regkit.rl, regkit.heads, regkit.generative):
         for name in module.__all__:
             obj = getattr(module, name)
             target = obj.__init__ if inspect.isclass(obj) else obj
