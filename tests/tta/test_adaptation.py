@@ -125,7 +125,7 @@ def _eata_by_hand(model, batches, e0, eps, beta, lr, fisher_batches):
         idx = [i for i, k in enumerate(keep) if k]
         counts.append(len(idx))
         if idx:
-            loss = sum(ent[i] / math.exp(float(ent[i]) - e0) for i in idx) / len(idx)
+            loss = sum(ent[i] / math.exp(float(ent[i].detach()) - e0) for i in idx) / len(idx)
             loss = loss + beta * sum((f * (p - a) ** 2).sum() for f, p, a in zip(fisher, params, anchors))
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
