@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from scipy import ndimage
 from torch import nn
 
@@ -375,14 +376,17 @@ def source_model(*, cache: Path | None = None, device: torch.device | str | None
     """
     folder = Path(cache) if cache is not None else data_dir()
     path, checksum = folder / MODEL_FILE, folder / (Path(MODEL_FILE).stem + ".sha256")
-    if not path.exists():
-        model = _train_source()
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(suffix=".pt", prefix="digits_c_cnn.", dir=folder)
-        with os.fdopen(handle, "wb") as file:
-            torch.save({"recipe": dict(RECIPE), "state_dict": model.state_dict()}, file)
-        checksum.write_text(_sha256(Path(tmp)) + "\n")
-        os.replace(tmp, path)  # processes training at once never see a half-written file
+    folder.mkdir(parents=True, exist_ok=True)
+    # one process trains and writes the pair (model, checksum); processes starting at once (pytest-xdist, parallel
+    # notebooks) wait for it, and a reader never sees a model without its checksum
+    with FileLock(folder / (Path(MODEL_FILE).stem + ".lock")):
+        if not path.exists():
+            model = _train_source()
+            handle, tmp = tempfile.mkstemp(suffix=".pt", prefix="digits_c_cnn.", dir=folder)
+            with os.fdopen(handle, "wb") as file:
+                torch.save({"recipe": dict(RECIPE), "state_dict": model.state_dict()}, file)
+            checksum.write_text(_sha256(Path(tmp)) + "\n")
+            os.replace(tmp, path)
     if not checksum.exists() or checksum.read_text().strip() != _sha256(path):
         raise ValueError(
             f"checksum mismatch for the cached source model {path}: its SHA-256 differs from {checksum} (or that "
