@@ -112,6 +112,11 @@ METHODS: dict[str, Method] = {
             ["regkit/losses/dice.py"], ["tests/losses/test_dice.py"],
         ),
         _method(
+            "eata_tta", "Efficient Test-Time Model Adaptation without Forgetting", 2022, "2204.02610", [_S3],
+            ["regkit/tta/adaptation.py", "regkit/tta/losses.py"],
+            ["tests/tta/test_adaptation.py", "tests/tta/test_losses.py"],
+        ),
+        _method(
             "elr", "Early-Learning Regularization Prevents Memorization of Noisy Labels", 2020, "2007.00151",
             [_S0, _S3, _S4], ["regkit/losses/elr.py"], ["tests/losses/test_elr.py"],
         ),

@@ -11,6 +11,8 @@ the workbook's plumbing (session, ledger, runner, report):
   ``anyloss_metric_losses``;
 - :mod:`~regkit.workbook.testbeds.linear_ce`: the cross-entropy variants of ``cut_cross_entropy`` and ``make bench``;
 - :mod:`~regkit.workbook.testbeds.models`: small reference models (:func:`mlp`, :func:`gru_classifier`);
+- :mod:`~regkit.workbook.testbeds.digits_c`: Digits-C, the corrupted 16×16 digit streams (continual, gradual) and the
+  cached BatchNorm CNN source model of the test-time adaptation notebooks (``eata_tta`` and its family);
 - :mod:`~regkit.workbook.testbeds.ce_study`: the measurements of ``cut_cross_entropy`` (agreement, memory sweep,
   TinyLM);
 - :mod:`~regkit.workbook.testbeds.box_lsq`: the box-constrained least-squares problem of ``lion_constrained``;
