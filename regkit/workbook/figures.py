@@ -48,7 +48,8 @@ def save_figure(fig, path: Path | str, *, show: bool = True) -> Path:
 def arm_errorbars(results, metrics, arms, *, by: str = "dataset", arm_col: str = "arm", titles=None):
     """One panel per metric: for each ``by`` group on the x axis, each arm's mean ± standard deviation
     over its rows (seeds) of ``results`` (a DataFrame), arms side by side in colours C0, C1, ...
-    ``titles``: metric → panel title (default: the metric's name). Returns the matplotlib figure."""
+    ``titles``: metric → panel title (default: the metric's name). The legend sits outside the panels, on the
+    right, so it never hides a point. Returns the matplotlib figure."""
     groups = list(results[by].drop_duplicates())
     width = 0.7 / len(arms)
     fig, axes = subplots(1, len(metrics))
@@ -68,7 +69,7 @@ def arm_errorbars(results, metrics, arms, *, by: str = "dataset", arm_col: str =
         ax.set(
             xticks=range(len(groups)), xticklabels=groups, title=(titles or {}).get(metric, metric.replace("_", " "))
         )
-    axes[0, 0].legend(fontsize=8)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center", fontsize=8)
     return fig
 
 

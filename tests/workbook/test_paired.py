@@ -70,7 +70,9 @@ def test_arm_errorbars_draws_one_point_per_group_and_arm():
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == ["accuracy", "ECE"]
     assert len(axes[0].containers) == 2 * 3  # errorbar containers: groups × arms
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["old", "other", "new"]
+    (legend,) = fig.legends  # one figure legend outside the panels, none inside them
+    assert [t.get_text() for t in legend.get_texts()] == ["old", "other", "new"]
+    assert all(ax.get_legend() is None for ax in axes)
 
 
 def test_seeds_needed_is_the_ceiling_share_and_at_least_one():
