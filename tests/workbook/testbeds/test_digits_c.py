@@ -139,6 +139,22 @@ def test_source_model_accuracy_and_cache_checksum(tmp_path, digits):
         dc.source_model(cache=tmp_path)
 
 
+def test_source_training_is_single_threaded_whatever_the_pool(monkeypatch):
+    """The weights do not depend on the caller's thread count (the reference run and a 1-thread test train the same
+    model), and the caller's thread count is restored."""
+    monkeypatch.setitem(dc.RECIPE, "epochs", 1)
+    threads = torch.get_num_threads()
+    try:
+        weights = []
+        for pool in (2, 1):
+            torch.set_num_threads(pool)
+            weights.append(dc._train_source().state_dict())
+            assert torch.get_num_threads() == pool
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(*(w.values() for w in weights)))
+
+
 @pytest.mark.parametrize(
     "call, name",
     [
