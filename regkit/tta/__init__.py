@@ -6,8 +6,8 @@
   :func:`fisher_diagonal`;
 - :mod:`~regkit.tta.losses`: prediction entropy, TENT's loss, EATA's reliable / non-redundant selection, sample
   weights, probability moving average and Fisher penalty, the wisdom-of-crowds filter (:func:`woc_mask`,
-  :func:`woc_confidence_gain`, :func:`selection_auroc`) and SFDA's entropy + class-ratio prior loss
-  (:func:`sfda_loss`, :func:`class_ratio`, :func:`class_ratio_kl`).
+  :func:`woc_confidence_gain`; score it with ``sklearn.metrics.roc_auc_score``) and SFDA's entropy + class-ratio
+  prior loss (:func:`sfda_loss`, :func:`class_ratio`, :func:`class_ratio_kl`).
 
 Each module's docstring gives the papers, the formulas and the official code they were checked against.
 """
@@ -21,7 +21,6 @@ from regkit.tta.losses import (
     eata_weights,
     fisher_penalty,
     prediction_entropy,
-    selection_auroc,
     sfda_loss,
     tent_loss,
     update_probability_average,
@@ -44,7 +43,6 @@ __all__ = [
     "fisher_diagonal",
     "fisher_penalty",
     "prediction_entropy",
-    "selection_auroc",
     "sfda_loss",
     "tent_loss",
     "update_probability_average",

@@ -16,8 +16,8 @@
   original (source) model ``θ₀`` and ``p`` the adapting model's probabilities on the same batch, keep a sample in the
   entropy loss only if its confidence in ``ŷ₀`` did not drop, ``g_i = p_i(ŷ₀) − p⁰_i(ŷ₀) ≥ 0``
   (:func:`woc_confidence_gain`, :func:`woc_mask`); noisy and open-set samples fail to gain confidence from the
-  "crowd" of correct ones and are dropped. :func:`selection_auroc` scores such a filter (e.g. ``−g`` against the
-  open-set samples).
+  "crowd" of correct ones and are dropped. ``sklearn.metrics.roc_auc_score`` scores such a filter (e.g. ``−g``
+  against the open-set samples).
 * SFDA (Bateson, Kervadec, Dolz, Lombaert, Ben Ayed, "Source-free domain adaptation for image segmentation", MedIA
   2022 / MICCAI 2020, arXiv 2108.03152): ``L = (1/|Ω|) Σ_{i∈Ω} Σ_k w_k (−p_ik log p_ik) + λ · (1/G) Σ_g
   KL(τ̄_g ‖ τ_g)``, the mean per-pixel (per-sample) entropy plus the KL divergence from the predicted class ratio
@@ -75,7 +75,6 @@ __all__ = [
     "eata_weights",
     "fisher_penalty",
     "prediction_entropy",
-    "selection_auroc",
     "sfda_loss",
     "tent_loss",
     "update_probability_average",
@@ -259,33 +258,6 @@ def woc_mask(logits: torch.Tensor, source_logits: torch.Tensor, e_margin: float 
     if e_margin is not None:
         keep = keep & (prediction_entropy(logits.detach()) < _check_e_margin(e_margin))
     return keep
-
-
-def selection_auroc(scores: torch.Tensor, positives: torch.Tensor) -> float:
-    """Area under the ROC curve of ``scores`` for flagging the ``positives``: ``P(s⁺ > s⁻) + ½ P(s⁺ = s⁻)``.
-
-    The Mann–Whitney statistic with tied scores at their average rank (what ``sklearn.metrics.roc_auc_score``
-    gives). ``scores``: ``(N,)`` float, finite (higher: more likely positive; for WoC's filter, ``−g`` against the
-    open-set or wrong samples); ``positives``: ``(N,)`` bool with at least one ``True`` and one ``False``. Returns a
-    float in ``[0, 1]``. Raises ``ValueError`` naming ``scores`` or ``positives``.
-    """
-    check_tensor("scores", scores, ndim=1, floating=True)
-    check_tensor("positives", positives, ndim=1)
-    if positives.dtype != torch.bool:
-        raise ValueError(f"positives must be a bool tensor, got dtype {positives.dtype}")
-    if positives.shape != scores.shape:
-        raise ValueError(f"positives must have the shape of scores, {tuple(scores.shape)}, got {positives.shape}")
-    if not bool(torch.isfinite(scores).all()):
-        raise ValueError("scores must be finite")
-    n_pos = int(positives.sum())
-    n_neg = positives.numel() - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(f"positives must hold both classes, got {n_pos} positives and {n_neg} negatives")
-    values, inverse, counts = torch.unique(scores.double(), return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    average_rank = ends - (counts.double() - 1) / 2  # 1-based ranks, ties at their mean
-    rank_sum = average_rank[inverse][positives].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _flatten_classes(logits: torch.Tensor) -> torch.Tensor:

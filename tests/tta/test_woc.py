@@ -8,9 +8,8 @@ import pytest
 import scipy.stats
 import torch
 from _tta_models import DT, batch, bn_model, entropy, same, state
-from sklearn.metrics import roc_auc_score
 
-from regkit.tta import EATA, Tent, selection_auroc, woc_confidence_gain, woc_mask
+from regkit.tta import EATA, Tent, woc_confidence_gain, woc_mask
 
 
 def _softmax(rows):
@@ -68,20 +67,6 @@ def test_gain_is_detached_and_follows_dtype_and_device(device):
     adapted = (source + 0.5).requires_grad_(True)
     gain = woc_confidence_gain(adapted, source)
     assert not gain.requires_grad and gain.device == adapted.device and gain.dtype == DT
-
-
-def test_selection_auroc_matches_sklearn_with_ties():
-    g = torch.Generator().manual_seed(1)
-    scores = torch.randint(0, 6, (200,), generator=g).to(DT)  # many ties
-    positives = torch.rand(200, generator=g) < 0.3
-    ours = selection_auroc(scores, positives)
-    assert ours == pytest.approx(roc_auc_score(positives.numpy(), scores.numpy()), abs=1e-12)
-    # brute force over all (positive, negative) pairs
-    s_pos, s_neg = scores[positives][:, None], scores[~positives][None, :]
-    pairs = ((s_pos > s_neg).double() + 0.5 * (s_pos == s_neg).double()).mean()
-    assert ours == pytest.approx(float(pairs), abs=1e-12)
-    assert selection_auroc(torch.tensor([0.1, 0.9, 0.2]), torch.tensor([False, True, False])) == 1.0
-    assert selection_auroc(torch.tensor([0.1, 0.9, 0.2]), torch.tensor([True, False, True])) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -188,10 +173,6 @@ def test_a_nan_batch_raises_and_leaves_the_filtered_state_unchanged():
         (lambda: woc_mask(torch.zeros(4), torch.zeros(4)), "logits"),
         (lambda: woc_mask(torch.zeros(3, 4), torch.zeros(3, 4), e_margin=0.0), "e_margin"),
         (lambda: woc_confidence_gain(torch.zeros(3, 1), torch.zeros(3, 1)), "logits"),
-        (lambda: selection_auroc(torch.zeros(3), torch.ones(3, dtype=torch.bool)), "positives"),
-        (lambda: selection_auroc(torch.zeros(3), torch.tensor([0, 1, 0])), "positives"),
-        (lambda: selection_auroc(torch.zeros(3), torch.tensor([True, False])), "positives"),
-        (lambda: selection_auroc(torch.tensor([0.0, math.inf]), torch.tensor([True, False])), "scores"),
         (lambda: Tent(bn_model(), filter="entropy"), "filter"),
         (lambda: EATA(bn_model(), 4, filter="WoC"), "filter"),
     ],
