@@ -2,36 +2,50 @@
 
 - :mod:`~regkit.tta.adaptation`: the adaptation interface (:class:`TTAMethod`, after the online TTA benchmark
   ``mariodoebler/test-time-adaptation``) and the methods :class:`SourceOnly`, :class:`BNAdapt`, :class:`Tent`,
-  :class:`EATA`, with EATA's :func:`fisher_diagonal`;
+  :class:`EATA` (both with an optional wisdom-of-crowds filter, ``filter="woc"``) and :class:`SFDA`, with EATA's
+  :func:`fisher_diagonal`;
 - :mod:`~regkit.tta.losses`: prediction entropy, TENT's loss, EATA's reliable / non-redundant selection, sample
-  weights, probability moving average and Fisher penalty.
+  weights, probability moving average and Fisher penalty, the wisdom-of-crowds filter (:func:`woc_mask`,
+  :func:`woc_confidence_gain`; score it with ``sklearn.metrics.roc_auc_score``) and SFDA's entropy + class-ratio
+  prior loss (:func:`sfda_loss`, :func:`class_ratio`, :func:`class_ratio_kl`).
 
 Each module's docstring gives the papers, the formulas and the official code they were checked against.
 """
 
-from regkit.tta.adaptation import EATA, BNAdapt, SourceOnly, Tent, TTAMethod, fisher_diagonal
+from regkit.tta.adaptation import EATA, SFDA, BNAdapt, SourceOnly, Tent, TTAMethod, fisher_diagonal
 from regkit.tta.losses import (
+    class_ratio,
+    class_ratio_kl,
     eata_non_redundant,
     eata_reliable,
     eata_weights,
     fisher_penalty,
     prediction_entropy,
+    sfda_loss,
     tent_loss,
     update_probability_average,
+    woc_confidence_gain,
+    woc_mask,
 )
 
 __all__ = [
     "EATA",
+    "SFDA",
     "BNAdapt",
     "SourceOnly",
     "TTAMethod",
     "Tent",
+    "class_ratio",
+    "class_ratio_kl",
     "eata_non_redundant",
     "eata_reliable",
     "eata_weights",
     "fisher_diagonal",
     "fisher_penalty",
     "prediction_entropy",
+    "sfda_loss",
     "tent_loss",
     "update_probability_average",
+    "woc_confidence_gain",
+    "woc_mask",
 ]

@@ -16,18 +16,24 @@ adapted from the source state (the benchmark resets before each batch: the same 
   optimization; Schneider et al., 2020), :class:`Tent` (entropy minimization; Wang et al., ICLR 2021,
   ``DequanWang/tent`` ``tent.py``) and :class:`EATA` (reliable, non-redundant, re-weighted entropy minimization with a
   Fisher anti-forgetting penalty; Niu et al., ICML 2022, ``mr-eggplant/EATA`` ``eata.py``; the formulas are in
-  :mod:`regkit.tta.losses`).
+  :mod:`regkit.tta.losses`). ``Tent(..., filter="woc")`` and ``EATA(..., filter="woc")`` add the wisdom-of-crowds
+  filter (Lee et al., ICCV 2023): a frozen copy of the source model scores each sample, and only samples whose
+  confidence in the source prediction did not drop enter the loss (``last_mask``, ``last_confidence_gain``).
+  :class:`SFDA`: entropy plus the KL divergence from the batch's predicted class ratio to a prior (Bateson et al.,
+  MedIA 2022, ``mathilde-b/SFDA`` ``losses.py``).
 * :func:`fisher_diagonal`: EATA's Fisher weights (Eq. 9) as the official code computes them: for each batch of
   unlabelled samples, the squared gradient of the mean cross-entropy against the model's own argmax predictions,
   averaged over the batches (``mr-eggplant/EATA`` ``main.py`` and ``mariodoebler`` ``eata.py``; one sample per batch
   gives the paper's per-sample average).
 
 State: the counters ``num_samples`` (test samples seen), ``num_backward`` (samples that entered a backward pass) and
-``num_updates`` (optimizer steps), and the method's own state (EATA's moving average, Fisher weights and anchors) are
-module buffers, in ``state_dict()``. A rejected batch (not a floating tensor, NaN/inf entries, fewer than 2 samples
-under test-batch statistics, another per-sample shape than the first batch, a shape the model rejects, logits that
-are not ``(N, C)`` finite at the first forward) raises ``ValueError`` before anything changes: every update follows
-the first forward, which checks the logits.
+``num_updates`` (optimizer steps), and the method's own state (EATA's moving average, Fisher weights and anchors, the
+WoC filter's frozen source copy and ``num_filter_kept``, SFDA's prior) are module buffers and submodules, in
+``state_dict()``; ``last_mask`` and ``last_confidence_gain`` are plain attributes (their length follows the batch).
+A rejected batch (not a floating tensor, NaN/inf entries, fewer than 2 samples under test-batch statistics, another
+per-sample shape than the first batch, a shape the model rejects, logits that are not ``(N, C)`` finite at the first
+forward) raises ``ValueError`` before anything changes: every update follows the first forward, which checks the
+logits.
 
 Shapes: ``x`` ``(N, ...)`` the model's input, logits ``(N, C)``. Device and dtype follow the model's parameters.
 Notebook: ``notebooks/eata_tta.ipynb``.
@@ -51,14 +57,17 @@ from regkit.tta.losses import (
     eata_weights,
     fisher_penalty,
     prediction_entropy,
+    sfda_loss,
     tent_loss,
     update_probability_average,
+    woc_confidence_gain,
 )
 
-__all__ = ["EATA", "BNAdapt", "SourceOnly", "TTAMethod", "Tent", "fisher_diagonal"]
+__all__ = ["EATA", "SFDA", "BNAdapt", "SourceOnly", "TTAMethod", "Tent", "fisher_diagonal"]
 
 ADAPT = ("bn_affine", "all", "none")
 OPTIMIZERS = ("sgd", "adam")
+FILTERS = ("woc",)
 
 
 def _batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:
@@ -196,6 +205,38 @@ class TTAMethod(nn.Module):
             raise ValueError("the model's logits for x are not finite (NaN or inf)")
         return logits
 
+    def _setup_filter(self, filter: str | None) -> None:
+        """A sample filter on top of the method's loss: ``None`` (none) or ``"woc"`` (wisdom of crowds).
+
+        ``"woc"`` keeps a frozen copy of the configured source model as the submodule ``source_model`` (the same
+        normalization as the adapting model: test-batch statistics under ``batch_stats=True``, as the WoC
+        re-implementation's ``model0 = deepcopy(model)`` after ``configure_model``) and the buffer ``num_filter_kept``
+        (samples the filter kept, summed over steps).
+        """
+        self.filter = None if filter is None else check_choice("filter", filter, FILTERS)
+        self.last_mask: torch.Tensor | None = None
+        self.last_confidence_gain: torch.Tensor | None = None
+        if self.filter is not None:
+            self.source_model = copy.deepcopy(self.model).requires_grad_(False)
+            self.register_buffer("num_filter_kept", torch.zeros((), dtype=torch.int64))
+
+    def _filter_mask(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
+        """The filter's keep mask ``(N,)`` for this forward (``None`` without a filter), recorded as ``last_mask``.
+
+        WoC: ``g = p(ŷ₀) − p⁰(ŷ₀) ≥ 0`` (:func:`regkit.tta.woc_confidence_gain`, kept in ``last_confidence_gain``)
+        against the frozen ``source_model``'s logits on ``x``.
+        """
+        if self.filter is None:
+            return None
+        with torch.no_grad():
+            source_logits = self.source_model(x)
+        gain = woc_confidence_gain(logits.detach(), source_logits)  # raises before any update on bad logits
+        keep = gain >= 0
+        self.last_confidence_gain, self.last_mask = gain, keep
+        with torch.no_grad():
+            self.num_filter_kept += int(keep.sum())
+        return keep
+
     def _update(self, loss: torch.Tensor, used: int) -> None:
         """Backward ``loss`` through the adapted parameters and take one optimizer step."""
         self.optimizer.zero_grad(set_to_none=True)
@@ -238,15 +279,27 @@ class Tent(TTAMethod):
     """TENT: minimize the batch's mean prediction entropy (:func:`regkit.tta.tent_loss`) over the adapted parameters.
 
     Arguments as :class:`TTAMethod` (default: BatchNorm affine parameters, test-batch statistics, SGD with momentum
-    0.9). Source: Wang et al., "Tent: Fully Test-Time Adaptation by Entropy Minimization", ICLR 2021
-    (``DequanWang/tent`` ``tent.py``: ``forward_and_adapt``).
+    0.9), and ``filter``: ``None`` or ``"woc"``, the wisdom-of-crowds filter (Lee et al., ICCV 2023): the mean
+    entropy over the samples whose confidence in the source prediction did not drop, no step when none is kept;
+    ``last_mask`` and ``last_confidence_gain`` hold the filter's mask and scores of the last step (see
+    :meth:`TTAMethod._setup_filter`). Source: Wang et al., "Tent: Fully Test-Time Adaptation by Entropy
+    Minimization", ICLR 2021 (``DequanWang/tent`` ``tent.py``: ``forward_and_adapt``); the filter as in
+    ``gaozhengqing/UniEnt`` ``cifar/ostta.py`` (without its diversity term).
     """
+
+    def __init__(self, model: nn.Module, *, filter: str | None = None, **kwargs):
+        super().__init__(model, **kwargs)
+        self._setup_filter(filter)
 
     def forward_and_adapt(self, x: torch.Tensor) -> torch.Tensor:
         """Forward ``x``, one step on the mean entropy; returns the logits ``(N, C)`` of this (pre-update) forward."""
         with torch.enable_grad():
             logits = self._predict(x)
-            self._update(tent_loss(logits), x.shape[0])
+            keep = self._filter_mask(x, logits)
+            if keep is None:
+                self._update(tent_loss(logits), x.shape[0])
+            elif bool(keep.any()):
+                self._update(tent_loss(logits[keep]), int(keep.sum()))
         return logits.detach()
 
 
@@ -296,6 +349,7 @@ class EATA(TTAMethod):
         fisher_data: unlabelled in-distribution samples ``(M, ...)`` for the Fisher weights, or ``None``: no penalty
             (ETA). fisher_batch_size: batch size over ``fisher_data`` (``≥ 2``). fisher_alpha: ``β ≥ 0``
             (2000 in the official ImageNet setting).
+        filter: ``None`` or ``"woc"``: a sample must also pass the wisdom-of-crowds filter (see :class:`Tent`).
         further keywords: as :class:`TTAMethod`.
 
     Raises ``ValueError`` naming the argument.
@@ -311,9 +365,11 @@ class EATA(TTAMethod):
         fisher_data: torch.Tensor | None = None,
         fisher_batch_size: int = 64,
         fisher_alpha: float = 2000.0,
+        filter: str | None = None,
         **kwargs,
     ):
         super().__init__(model, **kwargs)
+        self._setup_filter(filter)
         self.num_classes = check_number("num_classes", num_classes, low=2, integer=True)
         log_c = math.log(self.num_classes)
         self.e_margin = (
@@ -360,6 +416,9 @@ class EATA(TTAMethod):
             average = self.prob_average if bool(self.has_average) else None
             reliable = eata_reliable(entropy.detach(), self.e_margin)
             keep = reliable & eata_non_redundant(probs, average, self.d_margin)
+            selected = self._filter_mask(x, logits)
+            if selected is not None:
+                keep = keep & selected
             kept = int(keep.sum())
             if kept:
                 weights = eata_weights(entropy[keep].detach(), self.e_margin)
@@ -376,4 +435,54 @@ class EATA(TTAMethod):
                 self.has_average.fill_(True)
             self.num_reliable += int(reliable.sum())
             self.num_selected += kept
+        return logits.detach()
+
+
+class SFDA(TTAMethod):
+    """Source-free entropy minimization with a class-ratio prior (Bateson et al., MedIA 2022) for classifiers.
+
+    Per batch, one step on :func:`regkit.tta.sfda_loss`: the mean prediction entropy plus
+    ``kl_weight · KL(mean_i p_i ‖ prior)``, the batch's predicted class ratio against the prior. The segmentation
+    form (one ratio per image) is the function itself; this wrapper takes ``(N, C)`` logits like every
+    :class:`TTAMethod`. Buffers: ``prior`` ``(C,)`` and ``class_weights`` (if given).
+
+    Args:
+        model: as :class:`TTAMethod`; prior: ``(C,)`` class ratios, strictly positive, summing to 1.
+        kl_weight: ``λ ≥ 0`` (1 in the official configurations; 0 gives TENT's loss); class_weights: ``(C,)``
+            entropy weights or ``None``.
+        further keywords: as :class:`TTAMethod` (``adapt`` must select parameters).
+
+    Raises ``ValueError`` naming the argument. Source: ``mathilde-b/SFDA`` ``losses.py`` (``EntKLProp``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        prior: torch.Tensor,
+        *,
+        kl_weight: float = 1.0,
+        class_weights: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        super().__init__(model, **kwargs)
+        if self.optimizer is None:
+            raise ValueError("adapt must select parameters to adapt for SFDA, got adapt='none'")
+        check_tensor("prior", prior, ndim=1, floating=True)
+        reference = self.params[0]
+        # the loss checks prior, kl_weight and class_weights as it will see them
+        sfda_loss(prior.new_zeros(2, prior.shape[0]), prior, kl_weight, class_weights)
+        self.kl_weight = float(kl_weight)
+        self.register_buffer("prior", prior.detach().to(reference.device, reference.dtype).clone())
+        weights = None if class_weights is None else class_weights.detach().to(reference.device, reference.dtype)
+        self.register_buffer("class_weights", None if weights is None else weights.clone())
+
+    def forward_and_adapt(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward ``x``, one step on the SFDA loss; returns the pre-update logits ``(N, C)``."""
+        with torch.enable_grad():
+            logits = self._predict(x)
+            if logits.shape[1] != self.prior.shape[0]:
+                raise ValueError(
+                    f"the model must return one logit per prior class, {self.prior.shape[0]}, got {logits.shape[1]}"
+                )
+            self._update(sfda_loss(logits, self.prior, self.kl_weight, self.class_weights), x.shape[0])
         return logits.detach()

@@ -6,40 +6,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from _tta_models import DT
+from _tta_models import batch as _batch
+from _tta_models import bn_model as _bn_model
+from _tta_models import entropy as _entropy
+from _tta_models import same as _same
+from _tta_models import state as _state
 from torch import nn
 
 from regkit.tta import EATA, BNAdapt, SourceOnly, Tent, fisher_diagonal
-
-DT = torch.float64
-
-
-def _bn_model(seed=0, classes=4):
-    torch.manual_seed(seed)
-    model = nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, classes)
-    ).to(DT)
-    with torch.no_grad():  # non-trivial source statistics and affine parameters
-        model[1].running_mean.uniform_(-0.5, 0.5)
-        model[1].running_var.uniform_(0.5, 2.0)
-        model[1].weight.uniform_(0.5, 1.5)
-        model[1].bias.uniform_(-0.2, 0.2)
-    return model.eval()
-
-
-def _batch(n=8, seed=1, shift=0.7):
-    return torch.randn(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed), dtype=DT) + shift
-
-
-def _entropy(logits):
-    return -(logits.softmax(1) * logits.log_softmax(1)).sum(1)
-
-
-def _state(method):
-    return {k: v.clone() for k, v in method.state_dict().items()}
-
-
-def _same(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_source_only_is_the_eval_model_and_bn_adapt_uses_batch_statistics():
