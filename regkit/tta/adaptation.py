@@ -194,9 +194,10 @@ class TTAMethod(nn.Module):
                 f"x must have per-sample shape {self.input_shape} like the first batch, got {tuple(x.shape[1:])}"
             )
 
-    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+    def _predict(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """The logits ``(N, C)`` of ``model`` (default: the adapted model) for ``x``, checked (finite, one row each)."""
         try:
-            logits = self.model(x)
+            logits = (self.model if model is None else model)(x)
         except RuntimeError as error:
             raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model: {error}") from error
         if logits.ndim != 2 or logits.shape[0] != x.shape[0]:
