@@ -7,7 +7,8 @@
 - :mod:`~regkit.tta.losses`: prediction entropy, TENT's loss, EATA's reliable / non-redundant selection, sample
   weights, probability moving average and Fisher penalty, the wisdom-of-crowds filter (:func:`woc_mask`,
   :func:`woc_confidence_gain`; score it with ``sklearn.metrics.roc_auc_score``) and SFDA's entropy + class-ratio
-  prior loss (:func:`sfda_loss`, :func:`class_ratio`, :func:`class_ratio_kl`).
+  prior loss (:func:`sfda_loss`, :func:`class_ratio`, :func:`class_ratio_kl`), and the mean teachers'
+  :func:`symmetric_cross_entropy`.
 
 Each module's docstring gives the papers, the formulas and the official code they were checked against.
 """
@@ -22,6 +23,7 @@ from regkit.tta.losses import (
     fisher_penalty,
     prediction_entropy,
     sfda_loss,
+    symmetric_cross_entropy,
     tent_loss,
     update_probability_average,
     woc_confidence_gain,
@@ -44,6 +46,7 @@ __all__ = [
     "fisher_penalty",
     "prediction_entropy",
     "sfda_loss",
+    "symmetric_cross_entropy",
     "tent_loss",
     "update_probability_average",
     "woc_confidence_gain",

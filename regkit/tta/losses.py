@@ -52,9 +52,20 @@ Deliberate difference: the entropy is computed from ``log_softmax`` only, with `
 finite (and its gradient too) for masked (``−inf``) and very peaked logits, where ``softmax · log_softmax`` of the
 official code gives ``0 · (−inf) = NaN``.
 
+Mean-teacher consistency (CoTTA, RMT; the methods are in :mod:`regkit.tta.mean_teacher`): with the student's
+``p = softmax(s)`` and the teacher's ``q = softmax(t)``, the symmetric cross-entropy
+
+    ``SCE_α(s, t) = −(1 − α) Σ_k q_k log p_k − α Σ_k p_k log q_k``,
+
+``α = 0.5`` in RMT (Döbler et al., CVPR 2023, arXiv 2211.13081: ``mariodoebler/test-time-adaptation``
+``classification/methods/rmt.py``, ``softmax_entropy(x, x_ema) = −0.5 (x_ema.softmax · x.log_softmax).sum(1)
+− 0.5 (x.softmax · x_ema.log_softmax).sum(1)``), and ``α = 0`` the cross-entropy from the teacher to the student
+that CoTTA minimizes (Wang et al., CVPR 2022, arXiv 2203.13591: ``qinenergy/cotta`` ``cifar/cotta.py``,
+``softmax_entropy(x, x_ema) = −(x_ema.softmax(1) · x.log_softmax(1)).sum(1)``, ``x`` the student's logits).
+
 Shapes: logits ``(N, C)`` (the class dimension last), probabilities ``(N, C)``, entropies ``(N,)``, masks ``(N,)``
 bool; SFDA also takes segmentation logits ``(N, C, *S)`` (class dimension 1, e.g. ``(N, C, H, W)``). Dtype and device
-follow the inputs. Notebook: ``notebooks/eata_tta.ipynb``.
+follow the inputs. Notebook: ``notebooks/eata_tta.ipynb`` (the CoTTA, RMT, WoC and SFDA notebooks are not built yet).
 """
 
 from __future__ import annotations
@@ -65,7 +76,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from regkit._checks import check_number, check_tensor
+from regkit._checks import apply_reduction, check_logits, check_number, check_reduction, check_tensor, upcast_half
+from regkit.regularizers import soft_cross_entropy
 
 __all__ = [
     "class_ratio",
@@ -76,6 +88,7 @@ __all__ = [
     "fisher_penalty",
     "prediction_entropy",
     "sfda_loss",
+    "symmetric_cross_entropy",
     "tent_loss",
     "update_probability_average",
     "woc_confidence_gain",
@@ -336,3 +349,38 @@ def sfda_loss(
         terms = terms * class_weights.to(terms.dtype)
     entropy = terms.sum(dim=1).mean()
     return entropy + kl_weight * class_ratio_kl(logits, prior)
+
+
+def symmetric_cross_entropy(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, alpha: float = 0.5, *, reduction: str = "mean"
+) -> torch.Tensor:
+    """Mean-teacher consistency ``−(1 − α) Σ_k q_k log p_k − α Σ_k p_k log q_k`` per row, ``p = softmax(student)``,
+    ``q = softmax(teacher)``.
+
+    ``α = 0.5``: RMT's symmetric cross-entropy; ``α = 0``: the cross-entropy of the student against the teacher's
+    soft pseudo-label (CoTTA); ``α = 1``: the reverse direction. ``student_logits``, ``teacher_logits``: ``(N, C)``
+    float, ``C ≥ 2``, entries finite or ``−inf`` (a masked class; ``0 · log 0 = 0``, and ``+inf`` where one side
+    puts mass on a class the other masks). Gradients flow into both arguments: pass a teacher computed without
+    gradient, as the methods do. ``reduction``: ``"mean"`` (over rows), ``"sum"`` or ``"none"`` (``(N,)``).
+    Raises ``ValueError`` naming ``student_logits``, ``teacher_logits``, ``alpha`` (outside ``[0, 1]``) or
+    ``reduction``. Source: ``rmt.py`` and ``cotta.py`` (``softmax_entropy``), see the module docstring.
+    """
+    for name, logits in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+        check_logits(name, logits, ndim=2)
+        if logits.shape[1] < 2:
+            raise ValueError(f"{name} must have at least 2 classes (columns), got shape {tuple(logits.shape)}")
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(
+            f"teacher_logits must have the shape of student_logits {tuple(student_logits.shape)}, "
+            f"got {tuple(teacher_logits.shape)}"
+        )
+    alpha = check_number("alpha", alpha, low=0, high=1)
+    check_reduction(reduction)
+    losses = torch.zeros(student_logits.shape[0], dtype=student_logits.dtype, device=student_logits.device)
+    if alpha < 1:  # teacher → student: −Σ q log p (a zero weight skips the term, so 0 · inf never appears)
+        targets = upcast_half(teacher_logits).softmax(dim=1)
+        losses = losses + (1 - alpha) * soft_cross_entropy(student_logits, targets, reduction="none")
+    if alpha > 0:  # student → teacher: −Σ p log q
+        targets = upcast_half(student_logits).softmax(dim=1)
+        losses = losses + alpha * soft_cross_entropy(teacher_logits, targets, reduction="none")
+    return apply_reduction(losses, reduction)

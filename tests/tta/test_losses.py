@@ -1,5 +1,5 @@
-"""Entropy, TENT's loss and EATA's selection, weights, moving average and Fisher penalty against scipy,
-torch.nn.functional, brute-force loops and hand computations."""
+"""Entropy, TENT's loss, EATA's selection, weights, moving average and Fisher penalty, and the mean teachers'
+symmetric cross-entropy against scipy, torch.nn.functional, brute-force loops and hand computations."""
 
 import math
 
@@ -15,6 +15,7 @@ from regkit.tta import (
     eata_weights,
     fisher_penalty,
     prediction_entropy,
+    symmetric_cross_entropy,
     tent_loss,
     update_probability_average,
 )
@@ -125,6 +126,69 @@ def test_fisher_penalty_against_hand_computation():
     value.backward()  # gradient 2·β·ω·(θ − θ⁰)
     assert torch.allclose(theta[0].grad, torch.tensor([3.0, 12.0], dtype=DT))
     assert torch.allclose(theta[1].grad, torch.tensor([[48.0]], dtype=DT))
+
+
+def test_symmetric_cross_entropy_by_hand():
+    # p = softmax(s), q = softmax(t) for one row, then −½ Σ q log p − ½ Σ p log q with plain floats
+    s, t = [1.0, -0.5, 2.0], [0.3, 0.8, -1.2]
+    p = [math.exp(v) / sum(math.exp(w) for w in s) for v in s]
+    q = [math.exp(v) / sum(math.exp(w) for w in t) for v in t]
+    forward = -sum(qk * math.log(pk) for pk, qk in zip(p, q))
+    backward = -sum(pk * math.log(qk) for pk, qk in zip(p, q))
+    s_t, t_t = torch.tensor([s], dtype=DT), torch.tensor([t], dtype=DT)
+    assert float(symmetric_cross_entropy(s_t, t_t)) == pytest.approx(0.5 * forward + 0.5 * backward, rel=1e-12)
+    assert float(symmetric_cross_entropy(s_t, t_t, 0.2)) == pytest.approx(0.8 * forward + 0.2 * backward, rel=1e-12)
+    assert forward != pytest.approx(backward, rel=1e-3)  # the direction of the two terms matters here
+
+
+def test_symmetric_cross_entropy_ends_are_the_two_soft_cross_entropies(device):
+    student, teacher = _logits(seed=7).to(device), _logits(seed=8).to(device)
+    # α = 0: the student against the teacher's soft labels (CoTTA); α = 1: the teacher against the student's
+    ce = F.cross_entropy(student, teacher.softmax(1), reduction="none")
+    reverse = F.cross_entropy(teacher, student.softmax(1), reduction="none")
+    assert torch.allclose(symmetric_cross_entropy(student, teacher, 0.0, reduction="none"), ce, atol=1e-12)
+    assert torch.allclose(symmetric_cross_entropy(student, teacher, 1.0, reduction="none"), reverse, atol=1e-12)
+    assert not torch.allclose(ce, reverse, atol=1e-3)
+    sce = symmetric_cross_entropy(student, teacher, reduction="none")
+    assert torch.allclose(sce, 0.5 * (ce + reverse), atol=1e-12)
+    assert torch.allclose(sce, symmetric_cross_entropy(teacher, student, reduction="none"), atol=1e-12)  # symmetric
+    assert float(symmetric_cross_entropy(student, teacher)) == pytest.approx(float(sce.mean()), abs=1e-12)
+    assert float(symmetric_cross_entropy(student, teacher, reduction="sum")) == pytest.approx(float(sce.sum()))
+
+
+def test_symmetric_cross_entropy_gradient_and_masked_classes():
+    student = _logits(4, 3, seed=9).requires_grad_(True)
+    teacher = _logits(4, 3, seed=10)
+    assert torch.autograd.gradcheck(lambda s: symmetric_cross_entropy(s, teacher, 0.3, reduction="none"), (student,))
+    # the α = 0 gradient in the student's logits is (p − q)/N, the soft cross-entropy's
+    (grad,) = torch.autograd.grad(symmetric_cross_entropy(student, teacher, 0.0), student)
+    assert torch.allclose(grad, (student.softmax(1) - teacher.softmax(1)).detach() / 4, atol=1e-12)
+    # a class the teacher masks adds 0 to the forward term; a class the student masks where q > 0 gives +inf
+    masked_teacher = torch.tensor([[1.0, -math.inf, 0.0]], dtype=DT)
+    free = torch.tensor([[0.5, 2.0, -1.0]], dtype=DT)
+    value = symmetric_cross_entropy(free, masked_teacher, 0.0)
+    q = F.softmax(torch.tensor([1.0, 0.0], dtype=DT), 0)
+    assert float(value) == pytest.approx(-float((q * F.log_softmax(free[0], 0)[[0, 2]]).sum()), abs=1e-12)
+    assert math.isinf(float(symmetric_cross_entropy(masked_teacher, free, 0.0)))
+    assert math.isinf(float(symmetric_cross_entropy(free, masked_teacher, 0.5)))
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: symmetric_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 3), -0.1), "alpha"),
+        (lambda: symmetric_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 3), 1.1), "alpha"),
+        (lambda: symmetric_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 3), math.nan), "alpha"),
+        (lambda: symmetric_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 4)), "teacher_logits"),
+        (lambda: symmetric_cross_entropy(torch.zeros(2, 1), torch.zeros(2, 1)), "student_logits"),
+        (lambda: symmetric_cross_entropy(torch.tensor([[0.0, math.nan]]), torch.zeros(1, 2)), "student_logits"),
+        (lambda: symmetric_cross_entropy(torch.zeros(1, 2), torch.tensor([[math.inf, 0.0]])), "teacher_logits"),
+        (lambda: symmetric_cross_entropy(torch.zeros(2, 3), torch.zeros(2, 3), reduction="avg"), "reduction"),
+    ],
+)
+def test_symmetric_cross_entropy_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
 
 
 @pytest.mark.parametrize(
