@@ -4,6 +4,8 @@
   ``mariodoebler/test-time-adaptation``) and the methods :class:`SourceOnly`, :class:`BNAdapt`, :class:`Tent`,
   :class:`EATA` (both with an optional wisdom-of-crowds filter, ``filter="woc"``) and :class:`SFDA`, with EATA's
   :func:`fisher_diagonal`;
+- :mod:`~regkit.tta.mean_teacher`: the mean-teacher methods :class:`CoTTA` and :class:`RMT`, with the EMA update
+  :func:`ema_update_`, CoTTA's :func:`stochastic_restore_` and the default augmentation :func:`cotta_augment`;
 - :mod:`~regkit.tta.losses`: prediction entropy, TENT's loss, EATA's reliable / non-redundant selection, sample
   weights, probability moving average and Fisher penalty, the wisdom-of-crowds filter (:func:`woc_mask`,
   :func:`woc_confidence_gain`; score it with ``sklearn.metrics.roc_auc_score``) and SFDA's entropy + class-ratio
@@ -29,23 +31,29 @@ from regkit.tta.losses import (
     woc_confidence_gain,
     woc_mask,
 )
+from regkit.tta.mean_teacher import RMT, CoTTA, cotta_augment, ema_update_, stochastic_restore_
 
 __all__ = [
     "EATA",
     "SFDA",
+    "RMT",
     "BNAdapt",
+    "CoTTA",
     "SourceOnly",
     "TTAMethod",
     "Tent",
     "class_ratio",
     "class_ratio_kl",
+    "cotta_augment",
     "eata_non_redundant",
     "eata_reliable",
     "eata_weights",
+    "ema_update_",
     "fisher_diagonal",
     "fisher_penalty",
     "prediction_entropy",
     "sfda_loss",
+    "stochastic_restore_",
     "symmetric_cross_entropy",
     "tent_loss",
     "update_probability_average",
