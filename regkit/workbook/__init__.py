@@ -11,6 +11,7 @@ from regkit.workbook.figures import (
     line_grid,
     save_figure,
     set_theme,
+    stream_curves,
     subplots,
 )
 from regkit.workbook.metrics import (
@@ -66,6 +67,7 @@ __all__ = [
     "seed_everything",
     "seeds_needed",
     "set_theme",
+    "stream_curves",
     "start",
     "subplots",
     "top_k_accuracy",

@@ -73,6 +73,48 @@ def arm_errorbars(results, metrics, arms, *, by: str = "dataset", arm_col: str =
     return fig
 
 
+def stream_curves(panels, *, stages_per_round: dict | None = None, ylabel: str = "online error"):
+    """Curves along a test stream, one panel per entry of ``panels`` (title → {arm → samples}, ``samples`` an
+    array ``(seeds, steps)``): each arm's mean over the seeds as a line (colours C0, C1, ... in arm order), and
+    the 95 % t interval of that mean shaded (none with one seed). ``stages_per_round`` (title → steps per round)
+    marks the rounds: a dotted line between rounds and the round number as the x tick. Panels of more than 20
+    steps are twice the usual width, shorter curves get a marker per step. The legend sits outside the panels, on
+    the right. Returns the matplotlib figure."""
+    from scipy import stats
+
+    long = max(np.shape(samples)[1] for arms in panels.values() for samples in arms.values()) > 20
+    width, height = PANEL_SIZE
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(width * (2 if long else 1) * len(panels) + 1.5, height),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, (title, arms) in zip(axes[0], panels.items()):
+        for i, (arm, samples) in enumerate(arms.items()):
+            samples = np.asarray(samples, dtype=float)
+            steps, mean = np.arange(samples.shape[1]), samples.mean(0)
+            ax.plot(steps, mean, color=f"C{i}", lw=1, label=arm, marker=None if long else ".")
+            if len(samples) > 1:
+                half = stats.t.ppf(0.975, len(samples) - 1) * samples.std(0, ddof=1) / math.sqrt(len(samples))
+                ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.2, lw=0)
+        period = (stages_per_round or {}).get(title)
+        if period:
+            rounds = math.ceil(samples.shape[1] / period)
+            for r in range(1, rounds):
+                ax.axvline(r * period - 0.5, color="0.5", lw=0.6, ls=":")
+            every = max(1, rounds // 10)
+            ticks = range(0, rounds, every)
+            ax.set_xticks([r * period + (period - 1) / 2 for r in ticks], [str(r + 1) for r in ticks])
+            ax.set_xlabel("round")
+        else:
+            ax.set_xlabel("step along the stream")
+        ax.set(title=title, ylabel=ylabel)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center", fontsize=8)
+    return fig
+
+
 def line_grid(
     data,
     *,

@@ -89,3 +89,25 @@ def test_image_grid_titles_each_image_and_hides_spare_panels():
     assert not fig.axes[5].axison
     with pytest.raises(ValueError, match="one title per image"):
         wb.image_grid(images, ["a"], ncols=3)
+
+
+def test_stream_curves_draw_the_seed_mean_and_its_t_interval():
+    from scipy import stats
+
+    samples = np.array([[0.1, 0.2, 0.3, 0.4], [0.3, 0.2, 0.5, 0.4], [0.2, 0.5, 0.1, 0.1]])
+    one_seed = samples[:1]
+    fig = wb.stream_curves(
+        {"continual": {"A": samples, "B": 1 - samples}, "gradual": {"A": one_seed}}, stages_per_round={"continual": 2}
+    )
+    first, second = fig.axes[0], fig.axes[1]
+    assert [line.get_label() for line in first.get_lines()[:2]] == ["A", "B"]
+    np.testing.assert_allclose(first.get_lines()[0].get_ydata(), samples.mean(0))
+    np.testing.assert_allclose(first.get_lines()[1].get_ydata(), 1 - samples.mean(0))
+    half = stats.t.ppf(0.975, 2) * samples.std(0, ddof=1) / np.sqrt(3)
+    band = first.collections[0].get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose(
+        [band.min(), band.max()], [(samples.mean(0) - half).min(), (samples.mean(0) + half).max()]
+    )
+    assert [t.get_text() for t in first.get_xticklabels()] == ["1", "2"] and first.get_xlabel() == "round"
+    assert len(second.collections) == 0 and second.get_xlabel() == "step along the stream"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["A", "B"]

@@ -15,7 +15,9 @@
 * streams (:class:`CorruptionStream`): batches of corrupted test images, domain after domain, for ``rounds``
   rounds; :func:`continual_stream` (every corruption at one severity, in a given order, as in CoTTA's continual
   CIFAR10-C protocol) and :func:`gradual_stream` (each corruption's severity going 1→5→1, as in RMT's gradual
-  protocol). Each domain's corrupted images are drawn once per stream seed and re-shuffled every round.
+  protocol). Each domain's corrupted images are drawn once per stream seed and re-shuffled every round;
+* online evaluation (:func:`online_errors`): a test-time adaptation method run over a stream, batch after batch,
+  scored on the prediction it returns before its update on that batch, summed per stage of every round.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "digits_cnn",
     "gradual_stream",
     "load_digits16",
+    "online_errors",
     "source_model",
 ]
 
@@ -316,6 +319,34 @@ def gradual_stream(
     return CorruptionStream(
         x, y, schedule, batch_size=batch_size, rounds=rounds, seed=seed, samples_per_domain=samples_per_domain
     )
+
+
+def online_errors(method, stream: CorruptionStream, *, adapt: bool = True) -> list[dict]:
+    """Run ``method`` (``x → logits``, e.g. a :class:`regkit.tta.TTAMethod`) over ``stream`` batch after batch
+    and score each batch on the prediction ``method(x)`` returns (online: before any update on that batch).
+
+    Returns one row per stage of every round, in stream order: ``round`` (from 0), ``stage`` (index into
+    ``stream.schedule``), ``domain``, ``severity``, ``errors`` and ``samples`` (counts) and ``error`` (their
+    ratio). ``adapt=False`` calls ``method`` under ``torch.no_grad()`` (for stateless methods: source-only,
+    BN-adapt); otherwise under ``torch.enable_grad()``. Raises ``ValueError`` if ``stream`` is not a
+    :class:`CorruptionStream`.
+    """
+    if not isinstance(stream, CorruptionStream):
+        raise ValueError(f"stream must be a CorruptionStream, got {type(stream).__name__}")
+    per_stage = len(stream._cuts())
+    rows: list[dict] = []
+    for i, batch in enumerate(stream):
+        with torch.enable_grad() if adapt else torch.no_grad():
+            errors = int((method(batch.x).argmax(1) != batch.y).sum())
+        if i % per_stage == 0:  # a stage's first batch: the batches come stage after stage, per_stage each
+            stage = (i // per_stage) % len(stream.schedule)
+            row = {"round": batch.round, "stage": stage, "domain": batch.domain, "severity": batch.severity}
+            rows.append(row | {"errors": 0, "samples": 0})
+        rows[-1]["errors"] += errors
+        rows[-1]["samples"] += len(batch.y)
+    for row in rows:
+        row["error"] = row["errors"] / row["samples"]
+    return rows
 
 
 # ------------------------------------------------------------------------------------------------------------

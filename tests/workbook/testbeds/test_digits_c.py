@@ -178,3 +178,36 @@ def test_bad_input_names_the_argument(call, name):
     x, y = torch.rand(10, 1, 16, 16), torch.arange(10)
     with pytest.raises(ValueError, match=name):
         call(x, y)
+
+
+def test_online_errors_count_each_stage_of_each_round_before_the_update():
+    y = torch.arange(40) % 10
+    x = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    stream = dc.gradual_stream(x, y, corruptions=("blur", "shift"), batch_size=16, rounds=2)
+
+    class Counter(torch.nn.Module):  # predicts class k at its k-th call, then "adapts" (k += 1)
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, images):
+            logits = F.one_hot(torch.full((len(images),), self.calls % 10), 10).float()
+            self.calls += 1
+            return logits
+
+    rows = dc.online_errors(Counter(), stream)
+    assert len(rows) == 2 * 18
+    expected = [(r, i, c, s) for r in range(2) for i, (c, s) in enumerate(stream.schedule)]
+    assert [(row["round"], row["stage"], row["domain"], row["severity"]) for row in rows] == expected
+    assert all(row["samples"] == 40 for row in rows)
+    wrong, k = [], 0
+    for batch in stream:
+        wrong.append(int((batch.y != k % 10).sum()))
+        k += 1
+    per_stage = np.array(wrong).reshape(len(rows), -1).sum(1)  # three batches (16, 16, 8) per stage
+    assert [row["errors"] for row in rows] == per_stage.tolist()
+    assert all(row["error"] == row["errors"] / 40 for row in rows)
+    with torch.no_grad():
+        assert rows == dc.online_errors(Counter(), stream, adapt=False)
+    with pytest.raises(ValueError, match="stream must be a CorruptionStream"):
+        dc.online_errors(Counter(), list(stream))
