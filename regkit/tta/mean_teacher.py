@@ -61,8 +61,8 @@ submodules; the counters of :class:`~regkit.tta.TTAMethod` and CoTTA's ``num_aug
 augmentation average) and ``num_restored`` (parameter entries restored, summed) are buffers, all in
 ``state_dict()``. A rejected batch (see :class:`~regkit.tta.TTAMethod`), an augmentation that changes the shape or
 dtype or gives non-finite values, or a teacher whose logits are not finite raises ``ValueError`` before any
-update. Shapes: ``x`` ``(N, ...)``, logits ``(N, C)``. Notebooks: ``notebooks/cotta.ipynb``,
-``notebooks/rmt_robust_mean_teacher.ipynb``.
+update. Shapes: ``x`` ``(N, ...)``, logits ``(N, C)``. Notebooks (``cotta``,
+``rmt_robust_mean_teacher``): not built yet.
 """
 
 from __future__ import annotations

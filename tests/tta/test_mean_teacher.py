@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from _tta_cases import DT, _batch, _bn_model, _entropy, _same, _state
+from _tta_models import DT
+from _tta_models import batch as _batch
+from _tta_models import bn_model as _bn_model
+from _tta_models import entropy as _entropy
+from _tta_models import same as _same
+from _tta_models import state as _state
 from torch import nn
 
 from regkit.tta import RMT, CoTTA, Tent, cotta_augment, ema_update_, stochastic_restore_
